@@ -1,0 +1,11 @@
+/** Mounts every endpoint. One file per endpoint; no logic here. */
+import type { App } from "../lib/app.ts";
+import { registerDocs } from "./docs.ts";
+import { registerHealth } from "./health.ts";
+import { registerPing } from "./ping.ts";
+
+export function registerFunctions(app: App) {
+  registerPing(app);
+  registerHealth(app);
+  registerDocs(app);
+}

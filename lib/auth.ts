@@ -1,0 +1,70 @@
+/**
+ * API keys. `X-API-Key` is either the server's API_KEY, valid for every
+ * device, or a per-device key `<deviceId>.<secret>` issued by
+ * `npm run device -- add <id>`. Only a salted hash of a device key is stored.
+ * Comparisons are constant-time over fixed-length digests.
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { Context, MiddlewareHandler } from "hono";
+import type { AppEnv } from "./app.ts";
+import { ApiError } from "./errors.ts";
+
+export type Auth = { kind: "admin" } | { kind: "device"; deviceId: string };
+
+/** Routes anyone may call: the Pi's reachability probe, health, and the API description. */
+const PUBLIC_PATHS = new Set(["/api/v1/health", "/api/v1/ping", "/api/v1/openapi.json"]);
+
+const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest();
+
+/** Constant-time equality of two strings of any length. */
+export function sameSecret(a: string, b: string): boolean {
+  return timingSafeEqual(sha256(a), sha256(b));
+}
+
+export function hashDeviceSecret(secret: string, salt = randomBytes(16).toString("hex")): string {
+  return `sha256$${salt}$${sha256(salt + secret).toString("hex")}`;
+}
+
+function verifyDeviceSecret(secret: string, stored: string): boolean {
+  const [scheme, salt, digest] = stored.split("$");
+  if (scheme !== "sha256" || !salt || !digest) return false;
+  return sameSecret(hashDeviceSecret(secret, salt), stored);
+}
+
+/** A fresh device key and the hash to store for it. */
+export function newDeviceKey(deviceId: string): { key: string; hash: string } {
+  const secret = randomBytes(32).toString("base64url");
+  return { key: `${deviceId}.${secret}`, hash: hashDeviceSecret(secret) };
+}
+
+export function apiKeyAuth(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (PUBLIC_PATHS.has(c.req.path)) return next();
+    const key = c.req.header("x-api-key");
+    if (!key) throw new ApiError(401, "Missing API key");
+    const { config, db } = c.var.deps;
+    if (sameSecret(key, config.API_KEY)) {
+      c.set("auth", { kind: "admin" });
+      return next();
+    }
+    // The secret is base64url, which has no ".", so the last "." ends the device id (which may contain dots).
+    const dot = key.lastIndexOf(".");
+    const deviceId = key.slice(0, dot);
+    if (dot > 0 && /^[A-Za-z0-9_.-]{1,64}$/.test(deviceId)) {
+      const device = await db.prisma.devices.findUnique({ where: { device_id: deviceId }, select: { api_key_hash: true } });
+      if (device?.api_key_hash && verifyDeviceSecret(key.slice(dot + 1), device.api_key_hash)) {
+        c.set("auth", { kind: "device", deviceId });
+        return next();
+      }
+    }
+    throw new ApiError(401, "Invalid API key");
+  };
+}
+
+/** Throws 403 unless the request's key may act for `deviceId`. */
+export function requireDevice(c: Context<AppEnv>, deviceId: string): void {
+  const auth = c.var.auth;
+  if (auth.kind === "device" && auth.deviceId !== deviceId) {
+    throw new ApiError(403, `API key not valid for device ${deviceId}`);
+  }
+}

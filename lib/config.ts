@@ -1,0 +1,76 @@
+/**
+ * The server's configuration: one zod schema over the environment and `.env`
+ * (the environment wins). Start-up fails fast, naming every missing or invalid
+ * variable. Nothing else in the server reads process.env.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { z } from "zod";
+
+const positive = (fallback: number) => z.coerce.number().positive().default(fallback);
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const configSchema = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^(mysql|mariadb):\/\/\S+$/, "must be a mysql:// URL, e.g. mysql://user:pass@127.0.0.1:3306/obd2")
+    .optional(),
+  API_KEY: z.string({ error: "is required" }).min(16, "must be at least 16 characters"),
+  OLLAMA_BASE_URL: z.url().default("http://localhost:11434"),
+  OLLAMA_MODEL: z.string().min(1).default("gemma2:2b"),
+  BACKUP_DIR: z.string().min(1).default("./data/backups"),
+  PORT: z.coerce.number().int().min(1).max(65535).default(8000),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  MAX_BACKUP_SIZE_MB: positive(100),
+  BACKUP_RETENTION_COUNT: positiveInt(30),
+  MAX_SYNC_PAYLOAD_MB: positive(10),
+  ANALYSIS_TIMEOUT_SECONDS: positive(120),
+  NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+/** Reads KEY=VALUE lines; `#` comments and surrounding quotes are allowed. */
+export function parseDotenv(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m) continue;
+    let value = m[2]!;
+    const quoted = /^(["'])(.*)\1$/.exec(value);
+    value = quoted ? quoted[2]! : value.replace(/\s+#.*$/, "");
+    out[m[1]!] = value;
+  }
+  return out;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** `env` over the `.env` file in `cwd`. An empty value means unset, as in a blank `DATABASE_URL=`. */
+function readEnv(env: Env, cwd: string): Env {
+  const file = `${cwd}/.env`;
+  const merged: Env = existsSync(file) ? parseDotenv(readFileSync(file, "utf8")) : {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) merged[k] = v;
+  for (const k of Object.keys(merged)) if (merged[k] === "") delete merged[k];
+  return merged;
+}
+
+function parseOrThrow<T extends z.ZodType>(schema: T, env: Env): z.infer<T> {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration (environment or .env):\n${problems.join("\n")}`);
+  }
+  return parsed.data;
+}
+
+/** Loads the configuration from `env` over `.env` in `cwd`; throws ConfigError naming each bad variable. */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  return parseOrThrow(configSchema, readEnv(env, cwd));
+}
+
+/** Just DATABASE_URL, for tools that need only the database (migrate, device, studio). */
+export function loadDatabaseUrl(env: Env = process.env, cwd = process.cwd()): string | undefined {
+  return parseOrThrow(configSchema.pick({ DATABASE_URL: true }), readEnv(env, cwd)).DATABASE_URL;
+}

@@ -1,0 +1,61 @@
+/**
+ * One error type and one error handler. Every error body has the seed
+ * contract's shape, {"detail": "..."}, plus fields an endpoint documents.
+ */
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { z } from "zod";
+import type { AppEnv } from "./app.ts";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly detail: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(detail);
+  }
+}
+
+/** How many validation problems a 422 lists. */
+export const MAX_PROBLEMS = 20;
+
+export type Problem = { path: string; message: string; table?: string; row?: number; column?: string };
+
+/**
+ * Turns zod issues into problems that name where they are: for /sync rows,
+ * the table, the row index and the column.
+ */
+export function problemsFrom(error: z.ZodError): Problem[] {
+  return error.issues.slice(0, MAX_PROBLEMS).map((issue) => {
+    const p = issue.path;
+    const path = p.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i ? "." : ""}${String(k)}`)).join("");
+    if (p[0] === "tables" && typeof p[1] === "string" && p[2] === "rows" && typeof p[3] === "number") {
+      const column = typeof p[4] === "string" ? p[4] : undefined;
+      const where = `table ${p[1]} row ${p[3]}${column ? ` column ${column}` : ""}`;
+      return { path, table: p[1], row: p[3], ...(column ? { column } : {}), message: `${where}: ${issue.message}` };
+    }
+    return { path, message: path ? `${path}: ${issue.message}` : issue.message };
+  });
+}
+
+/** The body of every 422. */
+export function validationError(error: z.ZodError): ApiError {
+  const problems = problemsFrom(error);
+  const more = error.issues.length - problems.length;
+  const detail = `Validation failed: ${problems.map((p) => p.message).join("; ")}${more > 0 ? ` (and ${more} more)` : ""}`;
+  return new ApiError(422, detail, { errors: problems });
+}
+
+export function handleError(err: Error, c: Context<AppEnv>) {
+  if (err instanceof ApiError) {
+    if (err.status >= 500) c.var.logger.error({ err }, err.detail);
+    return c.json({ detail: err.detail, ...err.extra }, err.status);
+  }
+  if (err instanceof HTTPException) {
+    return c.json({ detail: err.message || "Request failed" }, err.status);
+  }
+  c.var.logger.error({ err }, "unhandled error");
+  return c.json({ detail: "Internal server error" }, 500);
+}

@@ -1,0 +1,12 @@
+/** Production entry: `bun scripts/server.bun.ts` (what systemd runs). */
+import { announce, boot } from "../lib/boot.ts";
+
+const booted = await boot();
+const server = Bun.serve({
+  port: booted.config.PORT,
+  fetch: booted.app.fetch,
+  // Endpoints enforce their own, smaller limits while streaming; this only must not cut in first.
+  maxRequestBodySize: 8 * 1024 ** 3,
+  idleTimeout: 120,
+});
+announce(booted, () => server.stop());
