@@ -3,9 +3,11 @@ import type { App } from "../lib/app.ts";
 import { registerDocs } from "./docs.ts";
 import { registerHealth } from "./health.ts";
 import { registerPing } from "./ping.ts";
+import { registerSync } from "./sync.ts";
 
 export function registerFunctions(app: App) {
   registerPing(app);
   registerHealth(app);
+  registerSync(app);
   registerDocs(app);
 }

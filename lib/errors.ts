@@ -32,7 +32,7 @@ export function problemsFrom(error: z.ZodError): Problem[] {
     const p = issue.path;
     const path = p.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i ? "." : ""}${String(k)}`)).join("");
     if (p[0] === "tables" && typeof p[1] === "string" && p[2] === "rows" && typeof p[3] === "number") {
-      const column = typeof p[4] === "string" ? p[4] : undefined;
+      const column = typeof p[4] === "string" ? p[4] : issue.code === "unrecognized_keys" ? issue.keys[0] : undefined;
       const where = `table ${p[1]} row ${p[3]}${column ? ` column ${column}` : ""}`;
       return { path, table: p[1], row: p[3], ...(column ? { column } : {}), message: `${where}: ${issue.message}` };
     }
@@ -49,8 +49,8 @@ export function validationError(error: z.ZodError): ApiError {
 }
 
 export function handleError(err: Error, c: Context<AppEnv>) {
+  // ApiErrors are deliberate answers; whoever throws one for a failure logs its cause.
   if (err instanceof ApiError) {
-    if (err.status >= 500) c.var.logger.error({ err }, err.detail);
     return c.json({ detail: err.detail, ...err.extra }, err.status);
   }
   if (err instanceof HTTPException) {

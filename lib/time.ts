@@ -5,7 +5,7 @@
  * taken as UTC (the Pi does not say which zone it meant).
  */
 
-const PI_DATETIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/;
+const PI_DATETIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$/;
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
@@ -13,25 +13,25 @@ function formatUtc(d: Date): string {
   return `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
 }
 
+const daysIn = (year: number, month: number) =>
+  month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+
 /** `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, or undefined when `text` is not a valid datetime in one of the Pi's formats. */
 export function toSqlDatetime(text: string): string | undefined {
   const m = PI_DATETIME.exec(text);
   if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  const fraction = ((m[7] ?? "") + "000000").slice(0, 6);
-  const zone = m[8];
-  if (year < 1000) return undefined; // DATETIME's range starts at year 1000
-  let ms = Date.UTC(year, month - 1, day, hour, minute, second);
-  const d = new Date(ms);
-  // Date.UTC rolls 2026-02-30 over to March; a round trip catches impossible dates and times.
-  if (d.getUTCMonth() !== month - 1 || d.getUTCDate() !== day || d.getUTCHours() !== hour || d.getUTCMinutes() !== minute || d.getUTCSeconds() !== second) {
+  const year = +m[1]!, month = +m[2]!, day = +m[3]!, hour = +m[4]!, minute = +m[5]!, second = +m[6]!;
+  // DATETIME starts at year 1000; impossible dates such as 02-30 are refused, not rolled over.
+  if (year < 1000 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59) {
     return undefined;
   }
-  if (zone && zone !== "Z") {
-    const sign = zone[0] === "-" ? -1 : 1;
-    ms -= sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2))) * 60_000;
-  }
-  return `${formatUtc(new Date(ms))}.${fraction}`;
+  const fraction = ((m[7] ?? "") + "000000").slice(0, 6);
+  const zone = m[8];
+  // This runs for every row of every sync: the zone-less and Z forms need no Date arithmetic.
+  if (!zone || zone === "Z") return `${text.slice(0, 10)} ${text.slice(11, 19)}.${fraction}`;
+  const sign = zone[0] === "-" ? -1 : 1;
+  const offsetMs = sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2))) * 60_000;
+  return `${formatUtc(new Date(Date.UTC(year, month - 1, day, hour, minute, second) - offsetMs))}.${fraction}`;
 }
 
 /** A server clock time as MySQL DATETIME(3), UTC. */

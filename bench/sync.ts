@@ -1,0 +1,137 @@
+/**
+ * `npm run bench:sync -- --rows N`: /sync throughput against the database's
+ * own ceiling. Needs DATABASE_URL (an empty database it may wipe; the server
+ * must allow LOAD DATA LOCAL) and API_KEY.
+ *
+ * It generates an N-row realtime_data backlog in SQLite, starts the real
+ * server as a subprocess on a free port, pushes the backlog through
+ * POST /api/v1/sync in 5,000-row gzip batches (compressed beforehand, so the
+ * figure is the server's, not this script's), then loads the same rows with
+ * LOAD DATA LOCAL INFILE into the same empty table as the ceiling. The
+ * server's RSS is sampled throughout. The last line is
+ * `sync_rows_per_s=<n> load_data_rows_per_s=<n> ratio=<r>`.
+ */
+import { spawn } from "node:child_process";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { gzipSync } from "node:zlib";
+import * as mariadb from "mariadb";
+import { openDb } from "../client/sqlite.ts";
+import { loadConfig } from "../lib/config.ts";
+import { connectionOptions } from "../lib/db.ts";
+import { freePort } from "../lib/mariadb-server.ts";
+import { migrate } from "../lib/migrate.ts";
+import { TABLE_BY_NAME, TABLES } from "../lib/tables.ts";
+import { toSqlDatetime } from "../lib/time.ts";
+import { simulate } from "../scripts/simulate.ts";
+
+const { values: args } = parseArgs({ options: { rows: { type: "string", default: "1000000" }, batch: { type: "string", default: "5000" } } });
+const N = Number(args.rows);
+const BATCH = Number(args.batch);
+const config = loadConfig();
+if (!config.DATABASE_URL) throw new Error("bench:sync needs DATABASE_URL (an empty database it may wipe)");
+const url = config.DATABASE_URL;
+const DEVICE = "bench-pi";
+const table = TABLE_BY_NAME.realtime_data;
+const columns = [table.key, ...table.columns.map((c) => c.name)];
+const log = (msg: string) => console.log(msg);
+
+const dir = mkdtempSync(join(tmpdir(), "obd2-bench-sync-"));
+const conn = await mariadb.createConnection({ ...connectionOptions(url), permitLocalInfile: true });
+let server: ReturnType<typeof spawn> | undefined;
+try {
+  await migrate(url);
+  const wipe = async () => {
+    for (const t of TABLES) await conn.query(`TRUNCATE TABLE \`${t.name}\``);
+    await conn.query("TRUNCATE TABLE sync_history");
+    await conn.query("DELETE FROM devices");
+  };
+  await wipe();
+
+  let t0 = performance.now();
+  simulate({ out: join(dir, "backlog.db"), realtimeRows: N });
+  log(`generated ${N} realtime_data rows in SQLite in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  // Payloads and the LOAD DATA file are prepared before anything is timed.
+  t0 = performance.now();
+  const pi = openDb(join(dir, "backlog.db"), { readonly: true });
+  const select = pi.prepare(`SELECT ${columns.join(", ")} FROM realtime_data WHERE id > ? ORDER BY id LIMIT ?`);
+  const payloads: Uint8Array<ArrayBuffer>[] = [];
+  const tsvFile = join(dir, "rows.tsv");
+  const field = (v: unknown) => (v === null || v === undefined ? "\\N" : String(v).replace(/[\\\t\n]/g, (c) => (c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\\\")));
+  for (let last = 0; ; ) {
+    const rows = select.all(last, BATCH);
+    if (rows.length === 0) break;
+    last = Number(rows[rows.length - 1]!.id);
+    const batchId = `${DEVICE}/realtime_data/${rows[0]!.id}-${last}`;
+    payloads.push(new Uint8Array(gzipSync(JSON.stringify({ deviceId: DEVICE, batchId, tables: { realtime_data: { lastSyncedId: rows[0]!.id, rows } } }))));
+    const lines = rows.map((r) => {
+      const values = columns.map((c) => (c === "timestamp" ? toSqlDatetime(String(r[c])) : r[c]));
+      return [...values, DEVICE, "2026-11-22 00:00:00.000", batchId].map(field).join("\t");
+    });
+    appendFileSync(tsvFile, lines.join("\n") + "\n");
+  }
+  pi.close();
+  const compressedMb = payloads.reduce((n, p) => n + p.length, 0) / 1e6;
+  log(`prepared ${payloads.length} gzip batches (${compressedMb.toFixed(1)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  const port = await freePort();
+  server = spawn(join(import.meta.dir, "..", "node_modules", ".bin", "bun"), ["scripts/server.bun.ts"], {
+    cwd: join(import.meta.dir, ".."),
+    env: { ...process.env, DATABASE_URL: url, API_KEY: config.API_KEY, PORT: String(port), LOG_LEVEL: "warn", NODE_ENV: "production" },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if ((await fetch(`${base}/api/v1/ping`).catch(() => undefined))?.ok) break;
+    if (i > 300 || server.exitCode !== null) throw new Error("server did not start");
+    await Bun.sleep(100);
+  }
+  const rssMb = () => {
+    const status = readFileSync(`/proc/${server!.pid}/status`, "utf8");
+    return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+  };
+  const baselineRss = rssMb();
+  let peakRss = baselineRss;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb())), 50);
+
+  t0 = performance.now();
+  let sent = 0;
+  for (const body of payloads) {
+    const res = await fetch(`${base}/api/v1/sync`, {
+      method: "POST",
+      headers: { "x-api-key": config.API_KEY, "content-type": "application/json", "content-encoding": "gzip" },
+      body,
+    });
+    const receipt = (await res.json()) as { tablesProcessed?: { realtime_data: { inserted: number } } };
+    if (res.status !== 200) throw new Error(`sync answered ${res.status}: ${JSON.stringify(receipt)}`);
+    sent += receipt.tablesProcessed!.realtime_data.inserted;
+  }
+  const syncSeconds = (performance.now() - t0) / 1000;
+  clearInterval(sampler);
+  peakRss = Math.max(peakRss, rssMb());
+  const [{ n: stored }] = await conn.query("SELECT COUNT(*) AS n FROM realtime_data WHERE source_device = ?", [DEVICE]);
+  if (Number(stored) !== N || sent !== N) throw new Error(`expected ${N} rows, the receipts said ${sent} and the table has ${stored}`);
+  log(`sync: ${N} rows in ${syncSeconds.toFixed(1)} s; server RSS baseline ${baselineRss.toFixed(0)} MB, peak ${peakRss.toFixed(0)} MB`);
+
+  await wipe();
+  t0 = performance.now();
+  await conn.query(
+    `LOAD DATA LOCAL INFILE ? INTO TABLE realtime_data (${[...columns.map((c) => (c === "id" ? "source_id" : c)), "source_device", "synced_at", "sync_batch_id"].map((c) => `\`${c}\``).join(", ")})`,
+    [tsvFile],
+  );
+  const loadSeconds = (performance.now() - t0) / 1000;
+  const [{ n: loaded }] = await conn.query("SELECT COUNT(*) AS n FROM realtime_data");
+  if (Number(loaded) !== N) throw new Error(`LOAD DATA stored ${loaded} rows, expected ${N}`);
+  log(`LOAD DATA LOCAL INFILE: ${N} rows in ${loadSeconds.toFixed(1)} s`);
+
+  const syncRate = Math.round(N / syncSeconds);
+  const loadRate = Math.round(N / loadSeconds);
+  console.log(`sync_rows_per_s=${syncRate} load_data_rows_per_s=${loadRate} ratio=${(syncRate / loadRate).toFixed(2)}`);
+} finally {
+  server?.kill("SIGTERM");
+  await conn.end();
+  rmSync(dir, { recursive: true, force: true });
+}

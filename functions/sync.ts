@@ -1,0 +1,120 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { App } from "../lib/app.ts";
+import { requireDevice } from "../lib/auth.ts";
+import { limitedJsonBody } from "../lib/body.ts";
+import { ApiError } from "../lib/errors.ts";
+import { tableBatchSchemas } from "../lib/row-schemas.ts";
+import { recordFailure, writeBatch, type SyncBatch } from "../lib/sync-store.ts";
+import { TABLE_NAMES, TABLES } from "../lib/tables.ts";
+
+export const DeviceId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_.-]+$/, "may contain only letters, digits, '_', '.' and '-'")
+  .openapi({ example: "eclipse-pi" });
+
+const SyncRequest = z
+  .object({
+    deviceId: DeviceId,
+    batchId: z.string().min(1).max(64).openapi({ example: "eclipse-pi/realtime_data/1-5000" }),
+    tables: z
+      .strictObject(
+        Object.fromEntries(TABLE_NAMES.map((name) => [name, tableBatchSchemas[name].optional()])) as Record<
+          (typeof TABLE_NAMES)[number],
+          z.ZodOptional<(typeof tableBatchSchemas)[(typeof TABLE_NAMES)[number]]>
+        >,
+        {
+          error: (iss) =>
+            iss.code === "unrecognized_keys"
+              ? `unknown table${iss.keys.length > 1 ? "s" : ""} ${iss.keys.map((k) => JSON.stringify(k)).join(", ")}; allowed: ${TABLE_NAMES.join(", ")}`
+              : "expected an object of tables",
+        },
+      )
+      .openapi({ description: "Rows per mirrored table" }),
+    driveCounter: z
+      .object({ lastDriveId: z.int().nonnegative().nullish() })
+      .nullish()
+      .openapi({ description: "The Pi's drive counter; stored on the device row, never moves backwards" }),
+  })
+  .openapi("SyncRequest");
+
+const Counts = z.object({ inserted: z.int(), updated: z.int(), errors: z.int() });
+
+const SyncReceipt = z
+  .object({
+    status: z.literal("ok"),
+    batchId: z.string(),
+    tablesProcessed: z.record(z.string(), Counts),
+    syncedAt: z.string().openapi({ example: "2026-11-22T10:00:00.000Z" }),
+    driveDataReceived: z.boolean().openapi({ description: "The batch's connection_log rows include a drive_end event" }),
+    autoAnalysisTriggered: z.boolean(),
+  })
+  .openapi("SyncReceipt");
+
+const Detail = z.object({ detail: z.string() });
+const error = (description: string, schema: z.ZodType = Detail) => ({ description, content: { "application/json": { schema } } });
+
+const route = createRoute({
+  method: "post",
+  path: "/api/v1/sync",
+  summary: "Receive a batch of the Pi's rows and mirror them into MySQL, exactly once",
+  description:
+    "The whole batch is one transaction. Rows are upserted by (deviceId, the Pi's key), so a replayed batch updates in place. " +
+    "The body may be gzip-compressed (Content-Encoding: gzip); MAX_SYNC_PAYLOAD_MB applies before and after decompression.",
+  tags: ["sync"],
+  middleware: [limitedJsonBody((c) => c.var.deps.config.MAX_SYNC_PAYLOAD_MB * 1024 * 1024)] as const,
+  request: { body: { required: true, content: { "application/json": { schema: SyncRequest } } } },
+  responses: {
+    200: { description: "Receipt with exact per-table counts", content: { "application/json": { schema: SyncReceipt } } },
+    400: error("Malformed JSON, gzip or UTF-8"),
+    401: error("Missing or invalid API key"),
+    403: error("The device key belongs to another device"),
+    409: error("The batchId was already used by another device"),
+    413: error("Body larger than MAX_SYNC_PAYLOAD_MB"),
+    415: error("Not JSON, or an unsupported Content-Encoding"),
+    422: error(
+      "Invalid request; nothing was stored. errors lists the first 20 problems; row problems name table, row index and column.",
+      Detail.extend({
+        errors: z.array(z.object({ path: z.string(), message: z.string(), table: z.string().optional(), row: z.int().optional(), column: z.string().optional() })),
+      }),
+    ),
+    500: error("The database failed; nothing was stored and the batch can be retried", Detail.extend({ batchId: z.string() })),
+  },
+});
+
+export function registerSync(app: App) {
+  app.openapi(route, async (c) => {
+    const body = c.req.valid("json");
+    requireDevice(c, body.deviceId);
+    const { db, clock } = c.var.deps;
+    const batch: SyncBatch = {
+      deviceId: body.deviceId,
+      batchId: body.batchId,
+      lastDriveId: body.driveCounter?.lastDriveId,
+      tables: TABLES.filter((t) => body.tables[t.name]).map((t) => ({ table: t, rows: body.tables[t.name]!.rows })),
+    };
+    const startedAt = clock.now();
+    let tablesProcessed;
+    try {
+      tablesProcessed = await writeBatch(db.pool, batch, startedAt, clock);
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      const log = c.var.logger;
+      log.error({ err, batchId: batch.batchId, deviceId: batch.deviceId }, "sync failed; batch rolled back");
+      await recordFailure(db.pool, batch, startedAt, clock).catch((e) => log.error({ err: e, batchId: batch.batchId }, "could not record the failed sync"));
+      throw new ApiError(500, "Sync failed", { batchId: batch.batchId });
+    }
+    return c.json(
+      {
+        status: "ok" as const,
+        batchId: batch.batchId,
+        tablesProcessed,
+        syncedAt: startedAt.toISOString(),
+        driveDataReceived: body.tables.connection_log?.rows.some((r) => r.event_type === "drive_end") ?? false,
+        autoAnalysisTriggered: false,
+      },
+      200,
+    );
+  });
+}

@@ -1,0 +1,201 @@
+/**
+ * Writes one /sync batch into MySQL: a single transaction that upserts every
+ * table's rows by (source_device, source_id) with bulk statements, and merges
+ * the batch into sync_history. Either all of it lands or none of it does.
+ *
+ * Exact counts: before a table's upsert the transaction counts which of the
+ * batch's keys already exist. That count is exact because every sync of a
+ * device first takes that device's row lock in `devices`, so a device's
+ * batches run one at a time, and other devices never touch its keys.
+ */
+import type { PoolConnection, Pool } from "mariadb";
+import { ApiError } from "./errors.ts";
+import type { SyncRow } from "./row-schemas.ts";
+import { TABLES, type MirroredTable, type TableName } from "./tables.ts";
+import { sqlTimestamp, type Clock } from "./time.ts";
+
+export type TableReceipt = { inserted: number; updated: number; errors: number };
+
+export type SyncBatch = {
+  deviceId: string;
+  batchId: string;
+  lastDriveId?: number | null;
+  tables: { table: MirroredTable; rows: SyncRow[] }[];
+};
+
+const q = (name: string) => `\`${name}\``;
+
+/** Identifiers come only from lib/tables.ts, never from the request. */
+function upsertStatement(t: MirroredTable): string {
+  const columns = ["source_id", ...t.columns.map((c) => c.name), "source_device", "synced_at", "sync_batch_id"];
+  const updates = columns.filter((c) => c !== "source_id" && c !== "source_device").map((c) => `${q(c)} = VALUES(${q(c)})`);
+  return `INSERT INTO ${q(t.name)} (${columns.map(q).join(", ")}) VALUES (${columns.map(() => "?").join(", ")}) ON DUPLICATE KEY UPDATE ${updates.join(", ")}`;
+}
+
+const UPSERT = Object.fromEntries(TABLES.map((t) => [t.name, upsertStatement(t)])) as Record<TableName, string>;
+
+// Rows per bulk call: a whole 5,000-row chunk goes in one call (fewer round trips); this only bounds bigger ones.
+const BULK_ROWS = 10_000;
+// Keys per IN (…) when counting existing rows.
+const IN_LIST = 1000;
+
+async function countExisting(conn: PoolConnection, t: MirroredTable, deviceId: string, keys: (number | string)[]): Promise<number> {
+  if (keys.length === 0) return 0;
+  const table = q(t.name);
+  if (t.keyType === "int") {
+    const ints = keys as number[];
+    let min = ints[0]!;
+    let max = min;
+    for (const k of ints) {
+      if (k < min) min = k;
+      if (k > max) max = k;
+    }
+    // Keys are distinct, so a batch that fills its whole range can be counted by range, a cheap index scan.
+    if (max - min + 1 === ints.length) {
+      const [row] = await conn.query(`SELECT COUNT(*) AS n FROM ${table} WHERE source_device = ? AND source_id BETWEEN ? AND ?`, [deviceId, min, max]);
+      return Number(row.n);
+    }
+  }
+  let n = 0;
+  for (let i = 0; i < keys.length; i += IN_LIST) {
+    const slice = keys.slice(i, i + IN_LIST);
+    const [row] = await conn.query(
+      `SELECT COUNT(*) AS n FROM ${table} WHERE source_device = ? AND source_id IN (${slice.map(() => "?").join(", ")})`,
+      [deviceId, ...slice],
+    );
+    n += Number(row.n);
+  }
+  return n;
+}
+
+/**
+ * One parameter row per Pi row, every value a string or NULL. The driver's
+ * bulk protocol declares parameter types once per command and starts a new
+ * command whenever a row's types differ (an integral 0 next to 912.5, a NULL
+ * next to a number), which fragments a batch into many round trips. Strings
+ * keep one type throughout; String(number) is the shortest representation
+ * that reads back as the same double, so MySQL stores exactly the number sent.
+ */
+function parameterRows(t: MirroredTable, rows: SyncRow[], provenance: [string, string, string]): (string | null)[][] {
+  const names = [t.key, ...t.columns.map((c) => c.name)];
+  return rows.map((row) => {
+    const values: (string | null)[] = new Array(names.length + 3);
+    for (let i = 0; i < names.length; i++) {
+      const v = row[names[i]!];
+      values[i] = v === null || v === undefined ? null : String(v);
+    }
+    values[names.length] = provenance[0];
+    values[names.length + 1] = provenance[1];
+    values[names.length + 2] = provenance[2];
+    return values;
+  });
+}
+
+async function upsertRows(conn: PoolConnection, t: MirroredTable, batch: SyncBatch, rows: SyncRow[], syncedAt: string): Promise<TableReceipt> {
+  const keys = rows.map((r) => r[t.key] as number | string);
+  const existing = await countExisting(conn, t, batch.deviceId, keys);
+  for (let i = 0; i < rows.length; i += BULK_ROWS) {
+    await conn.batch(UPSERT[t.name], parameterRows(t, rows.slice(i, i + BULK_ROWS), [batch.deviceId, syncedAt, batch.batchId]));
+  }
+  return { inserted: rows.length - existing, updated: existing, errors: 0 };
+}
+
+/** Creates or touches the device row. Its row lock, held to commit, serialises the device's batches. */
+async function touchDevice(conn: PoolConnection, batch: SyncBatch, now: string) {
+  await conn.query(
+    `INSERT INTO devices (device_id, last_seen, last_drive_id, created_at) VALUES (?, ?, ?, ?)
+     ON DUPLICATE KEY UPDATE last_seen = VALUES(last_seen),
+       last_drive_id = CASE WHEN VALUES(last_drive_id) IS NULL THEN last_drive_id
+                            WHEN last_drive_id IS NULL THEN VALUES(last_drive_id)
+                            ELSE GREATEST(last_drive_id, VALUES(last_drive_id)) END`,
+    [batch.deviceId, now, batch.lastDriveId ?? null, now],
+  );
+}
+
+type TableHistory = { inserted: number; updated: number; status: "success" | "failed"; attempts: number };
+type History = Record<string, TableHistory>;
+
+/** Locks (creating if new) the batch's sync_history row. A batchId belongs to one device. */
+async function lockHistory(conn: PoolConnection, batch: SyncBatch, startedAt: string): Promise<History> {
+  await conn.query(
+    "INSERT IGNORE INTO sync_history (batch_id, device_id, started_at, tables_synced, status) VALUES (?, ?, ?, '{}', 'failed')",
+    [batch.batchId, batch.deviceId, startedAt],
+  );
+  const [row] = await conn.query("SELECT device_id, tables_synced FROM sync_history WHERE batch_id = ? FOR UPDATE", [
+    batch.batchId,
+  ]);
+  if (row.device_id !== batch.deviceId) {
+    throw new ApiError(409, `batchId ${batch.batchId} was already used by another device`, { batchId: batch.batchId });
+  }
+  return typeof row.tables_synced === "string" ? JSON.parse(row.tables_synced) : row.tables_synced;
+}
+
+/**
+ * Adds this attempt to the batch's history: counts accumulate per table, each
+ * table keeps the status of its latest attempt, and the batch is success when
+ * all its tables succeeded, failed when none did, partial otherwise.
+ */
+async function saveHistory(conn: PoolConnection, batchId: string, prior: History, attempt: Record<string, TableReceipt | undefined>, completedAt: string) {
+  const tables = { ...prior };
+  for (const [name, receipt] of Object.entries(attempt)) {
+    const before = tables[name] ?? { inserted: 0, updated: 0, status: "failed", attempts: 0 };
+    tables[name] = {
+      inserted: before.inserted + (receipt?.inserted ?? 0),
+      updated: before.updated + (receipt?.updated ?? 0),
+      status: receipt ? "success" : "failed",
+      attempts: before.attempts + 1,
+    };
+  }
+  const all = Object.values(tables);
+  const ok = all.filter((t) => t.status === "success").length;
+  const status = ok === all.length ? "success" : ok === 0 ? "failed" : "partial";
+  const sum = (k: "inserted" | "updated") => all.reduce((n, t) => n + t[k], 0);
+  await conn.query(
+    "UPDATE sync_history SET completed_at = ?, tables_synced = ?, rows_inserted = ?, rows_updated = ?, status = ? WHERE batch_id = ?",
+    [completedAt, JSON.stringify(tables), sum("inserted"), sum("updated"), status, batchId],
+  );
+}
+
+const isLockConflict = (err: unknown) => [1205, 1213].includes((err as { errno?: number }).errno ?? 0); // lock wait timeout, deadlock
+
+async function inTransaction<T>(pool: Pool, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const conn = await pool.getConnection();
+    try {
+      await conn.beginTransaction();
+      const out = await work(conn);
+      await conn.commit();
+      return out;
+    } catch (err) {
+      await conn.rollback().catch(() => {});
+      // InnoDB picks a deadlock victim; running the whole transaction again is the documented remedy.
+      if (attempt < 3 && isLockConflict(err)) continue;
+      throw err;
+    } finally {
+      conn.release();
+    }
+  }
+}
+
+/** Writes the batch atomically; returns exact per-table counts. */
+export function writeBatch(pool: Pool, batch: SyncBatch, startedAt: Date, clock: Clock): Promise<Record<string, TableReceipt>> {
+  const started = sqlTimestamp(startedAt);
+  return inTransaction(pool, async (conn) => {
+    await touchDevice(conn, batch, started);
+    const history = await lockHistory(conn, batch, started);
+    const receipts: Record<string, TableReceipt> = {};
+    for (const { table, rows } of batch.tables) receipts[table.name] = await upsertRows(conn, table, batch, rows, started);
+    await saveHistory(conn, batch.batchId, history, receipts, sqlTimestamp(clock.now()));
+    return receipts;
+  });
+}
+
+/** After a failed writeBatch: records the attempt as failed for its tables (nothing else was kept). */
+export function recordFailure(pool: Pool, batch: SyncBatch, startedAt: Date, clock: Clock): Promise<void> {
+  const started = sqlTimestamp(startedAt);
+  return inTransaction(pool, async (conn) => {
+    await touchDevice(conn, batch, started);
+    const history = await lockHistory(conn, batch, started);
+    await saveHistory(conn, batch.batchId, history, Object.fromEntries(batch.tables.map((t) => [t.table.name, undefined])), sqlTimestamp(clock.now()));
+  });
+}
