@@ -50,7 +50,7 @@ export function createApp(deps: Deps): App {
     await next();
     // One line per request. The query string and headers are left out: they may carry keys.
     logger.info(
-      { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - start) },
+      { method: c.req.method, path: c.req.path, status: c.res.status, durationMs: Math.round(performance.now() - start) },
       "request",
     );
   });

@@ -14,6 +14,9 @@ export type Auth = { kind: "admin" } | { kind: "device"; deviceId: string };
 /** Routes anyone may call: the Pi's reachability probe, health, and the API description. */
 const PUBLIC_PATHS = new Set(["/api/v1/health", "/api/v1/ping", "/api/v1/openapi.json"]);
 
+/** What a device id may be: it names the device in keys, URLs and provenance columns (VARCHAR(64)). */
+export const DEVICE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
 const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest();
 
 /** Constant-time equality of two strings of any length. */
@@ -50,7 +53,7 @@ export function apiKeyAuth(): MiddlewareHandler<AppEnv> {
     // The secret is base64url, which has no ".", so the last "." ends the device id (which may contain dots).
     const dot = key.lastIndexOf(".");
     const deviceId = key.slice(0, dot);
-    if (dot > 0 && /^[A-Za-z0-9_.-]{1,64}$/.test(deviceId)) {
+    if (dot > 0 && DEVICE_ID.test(deviceId)) {
       const device = await db.prisma.devices.findUnique({ where: { device_id: deviceId }, select: { api_key_hash: true } });
       if (device?.api_key_hash && verifyDeviceSecret(key.slice(dot + 1), device.api_key_hash)) {
         c.set("auth", { kind: "device", deviceId });

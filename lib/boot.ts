@@ -24,8 +24,14 @@ export async function boot(): Promise<Booted> {
   const logger = createLogger(config);
   const embedded = config.DATABASE_URL ? undefined : await startEmbeddedDb(process.cwd(), (msg) => logger.info(msg));
   const url = config.DATABASE_URL ?? embedded!.url;
-  const applied = await migrate(url);
-  if (applied.length) logger.info({ applied }, "migrations applied");
+  try {
+    const applied = await migrate(url);
+    if (applied.length) logger.info({ applied }, "migrations applied");
+  } catch (err) {
+    // Don't leave a MariaDB we started running behind a server that never came up.
+    await embedded?.stop();
+    throw err;
+  }
   const db = createDb(url);
   const app = createApp({ config, db, logger });
   return {

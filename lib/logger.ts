@@ -9,6 +9,7 @@ export function createLogger(config: Pick<Config, "LOG_LEVEL" | "NODE_ENV">): Lo
     level: config.LOG_LEVEL,
     // Defence in depth: no code logs headers, but if any object with one is logged, the key is masked.
     redact: { paths: ["*.headers['x-api-key']", "*.apiKey", "*.api_key", "apiKey"], censor: "[redacted]" },
-    ...(config.NODE_ENV === "development" ? { transport: { target: "pino-pretty" } } : {}),
+    // Resolved here: the transport's worker would otherwise look for pino-pretty from the working directory.
+    ...(config.NODE_ENV === "development" ? { transport: { target: import.meta.resolve("pino-pretty") } } : {}),
   });
 }

@@ -148,7 +148,8 @@ export async function startMariaDb(opts: {
       if (!child || child.exitCode !== null) return;
       const exited = new Promise((done) => child!.once("exit", done));
       child.kill("SIGTERM");
-      await Promise.race([exited, sleep(30_000)]);
+      // Unref'd, so a prompt exit does not keep this process alive for the rest of the grace period.
+      await Promise.race([exited, sleep(30_000, undefined, { ref: false })]);
       if (child.exitCode === null) child.kill("SIGKILL");
     },
   };

@@ -28,7 +28,7 @@ export async function testApp(env: Record<string, string> = {}, extra: Partial<D
     app,
     db,
     config,
-    call(path, init = {}) {
+    async call(path, init = {}) {
       const { json, key = API_KEY, ...rest } = init;
       const headers = new Headers(rest.headers);
       if (key !== null) headers.set("x-api-key", key);

@@ -1,0 +1,167 @@
+/**
+ * The real entry points as subprocesses: the Bun and Node servers on a test
+ * database, fail-fast configuration errors, and the first-run path
+ * (`bun scripts/start.ts` in an empty directory: .env, embedded MariaDB,
+ * migrations, health, and a clean stop on SIGTERM).
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import * as mariadb from "mariadb";
+import { connectionOptions } from "../lib/db.ts";
+import { freePort } from "../lib/mariadb-server.ts";
+import { readMigrations } from "../lib/migrate.ts";
+import { emptyDatabase } from "./helpers/db.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const BUN = join(ROOT, "node_modules/.bin/bun");
+const API_KEY = "entries-test-key-0123456789";
+
+const processes: Subprocess[] = [];
+const cleanups: (() => unknown)[] = [];
+
+afterAll(async () => {
+  for (const proc of processes) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+  await Promise.all(processes.map((p) => p.exited));
+  for (const clean of cleanups.reverse()) await clean();
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "obd2-entry-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Ids of running mariadbd processes serving `dataDir`. */
+function mariadbdFor(dataDir: string): number[] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((pid) => {
+      try {
+        const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        return args[0]!.endsWith("mariadbd") && args.includes(`--datadir=${dataDir}`);
+      } catch {
+        return false; // it exited while we looked
+      }
+    })
+    .map(Number);
+}
+
+type Running = { proc: Subprocess<"ignore", "pipe", "pipe">; output(): string; /** Exit code, once the output is fully read. */ exited: Promise<number> };
+
+/** Starts `cmd` with exactly `env` (plus PATH and HOME), collecting its output. */
+function start(cmd: string[], cwd: string, env: Record<string, string>): Running {
+  const proc = Bun.spawn(cmd, { cwd, env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? cwd, ...env }, stdout: "pipe", stderr: "pipe" });
+  processes.push(proc);
+  let text = "";
+  const drain = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+  };
+  const drained = Promise.all([drain(proc.stdout), drain(proc.stderr)]);
+  return { proc, output: () => text, exited: drained.then(() => proc.exited) };
+}
+
+/** Polls /api/v1/health until it answers; fails with the process's output if it exits or never answers. */
+async function health(port: number, { proc, output }: Running, waitMs = 60_000) {
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${output()}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/health`, { signal: AbortSignal.timeout(10_000) });
+      return { status: res.status, body: (await res.json()) as { status: string; components: Record<string, string> } };
+    } catch {
+      await Bun.sleep(200);
+    }
+  }
+  throw new Error(`no answer on port ${port} within ${waitMs} ms:\n${output()}`);
+}
+
+async function stop({ proc, output, exited }: Running) {
+  proc.kill("SIGTERM");
+  const code = await exited;
+  expect({ code, output: code === 0 ? "" : output() }).toEqual({ code: 0, output: "" });
+}
+
+async function migrationsIn(url: string): Promise<string[]> {
+  const conn = await mariadb.createConnection(connectionOptions(url));
+  try {
+    const rows: { migration_name: string }[] = await conn.query("SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL ORDER BY migration_name");
+    return rows.map((r) => r.migration_name);
+  } finally {
+    await conn.end();
+  }
+}
+
+const ENTRIES = {
+  "the Bun entry": [BUN, join(ROOT, "scripts/server.bun.ts")],
+  // --import resolves from the working directory, which is a temp dir here; so name tsx by path.
+  "the Node entry": ["node", "--import", import.meta.resolve("tsx"), join(ROOT, "scripts/server.node.ts")],
+};
+
+describe("server entries", () => {
+  for (const [name, cmd] of Object.entries(ENTRIES)) {
+    test(`${name} should migrate an empty database, serve health and stop on SIGTERM`, async () => {
+      const db = await emptyDatabase();
+      cleanups.push(db.drop);
+      const port = await freePort();
+      const ollama = `http://127.0.0.1:${await freePort()}`;
+      const server = start(cmd, tempDir(), { DATABASE_URL: db.url, API_KEY, PORT: String(port), OLLAMA_BASE_URL: ollama });
+      const { status, body } = await health(port, server);
+      expect({ status, state: body.status, components: body.components }).toEqual({
+        status: 200,
+        state: "degraded",
+        components: { api: "up", mysql: "up", ollama: "down", ollamaModel: "unknown" },
+      });
+      expect(await migrationsIn(db.url)).toEqual(readMigrations().map((m) => m.name));
+      expect(server.output()).toContain(`OBD2-Server listening on http://localhost:${port}`);
+      await stop(server);
+    });
+  }
+
+  test("a missing API_KEY should stop the Bun entry, naming API_KEY", async () => {
+    const run = start(ENTRIES["the Bun entry"], tempDir(), { DATABASE_URL: "mysql://u:p@127.0.0.1:1/obd2", PORT: String(await freePort()) });
+    expect({ code: await run.exited, output: run.output() }).toEqual({
+      code: 2,
+      output: "Invalid configuration (environment or .env):\n  API_KEY: is required\n",
+    });
+  });
+
+  test("PORT=abc should stop the Bun entry, naming PORT", async () => {
+    const run = start(ENTRIES["the Bun entry"], tempDir(), { DATABASE_URL: "mysql://u:p@127.0.0.1:1/obd2", API_KEY, PORT: "abc" });
+    expect({ code: await run.exited, output: run.output() }).toEqual({
+      code: 2,
+      output: "Invalid configuration (environment or .env):\n  PORT: Invalid input: expected number, received NaN\n",
+    });
+  });
+});
+
+describe("npm start in an empty directory (the embedded default)", () => {
+  test(
+    "should write .env with an API_KEY, start and migrate its own MariaDB, serve health, and stop it all on SIGTERM",
+    async () => {
+      const cwd = tempDir();
+      const dataDir = join(cwd, "data", "mariadb");
+      // Even if the test fails midway, the MariaDB it started must not outlive it.
+      cleanups.push(() => mariadbdFor(dataDir).forEach((pid) => process.kill(pid, "SIGKILL")));
+      const port = await freePort();
+      const server = start([BUN, join(ROOT, "scripts/start.ts")], cwd, { PORT: String(port), OLLAMA_BASE_URL: `http://127.0.0.1:${await freePort()}` });
+      const { status, body } = await health(port, server, 150_000);
+      expect({ status, mysql: body.components.mysql }).toEqual({ status: 200, mysql: "up" });
+
+      const env = readFileSync(join(cwd, ".env"), "utf8");
+      expect(env).toMatch(/^API_KEY=[A-Za-z0-9_-]{32}$/m);
+      expect(statSync(join(cwd, ".env")).mode & 0o777).toBe(0o600);
+      expect(existsSync(join(dataDir, "mysql"))).toBe(true);
+      expect(mariadbdFor(dataDir)).toHaveLength(1);
+      const { port: dbPort, password } = JSON.parse(readFileSync(join(cwd, "data", "mariadb.json"), "utf8"));
+      expect(await migrationsIn(`mysql://obd2:${encodeURIComponent(password)}@127.0.0.1:${dbPort}/obd2`)).toEqual(readMigrations().map((m) => m.name));
+
+      await stop(server);
+      expect(mariadbdFor(dataDir)).toEqual([]);
+    },
+    240_000,
+  );
+});
