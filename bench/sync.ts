@@ -11,8 +11,7 @@
  * server's RSS is sampled throughout. The last line is
  * `sync_rows_per_s=<n> load_data_rows_per_s=<n> ratio=<r>`.
  */
-import { spawn } from "node:child_process";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -21,11 +20,11 @@ import * as mariadb from "mariadb";
 import { openDb } from "../client/sqlite.ts";
 import { loadConfig } from "../lib/config.ts";
 import { connectionOptions } from "../lib/db.ts";
-import { freePort } from "../lib/mariadb-server.ts";
 import { migrate } from "../lib/migrate.ts";
 import { TABLE_BY_NAME, TABLES } from "../lib/tables.ts";
 import { toSqlDatetime } from "../lib/time.ts";
 import { simulate } from "../scripts/simulate.ts";
+import { rssMb, startServer, watchPeakRss, type BenchServer } from "./server.ts";
 
 const { values: args } = parseArgs({ options: { rows: { type: "string", default: "1000000" }, batch: { type: "string", default: "5000" } } });
 const N = Number(args.rows);
@@ -40,7 +39,7 @@ const log = (msg: string) => console.log(msg);
 
 const dir = mkdtempSync(join(tmpdir(), "obd2-bench-sync-"));
 const conn = await mariadb.createConnection({ ...connectionOptions(url), permitLocalInfile: true });
-let server: ReturnType<typeof spawn> | undefined;
+let server: BenchServer | undefined;
 try {
   await migrate(url);
   const wipe = async () => {
@@ -77,25 +76,10 @@ try {
   const compressedMb = payloads.reduce((n, p) => n + p.length, 0) / 1e6;
   log(`prepared ${payloads.length} gzip batches (${compressedMb.toFixed(1)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-  const port = await freePort();
-  server = spawn(join(import.meta.dir, "..", "node_modules", ".bin", "bun"), ["scripts/server.bun.ts"], {
-    cwd: join(import.meta.dir, ".."),
-    env: { ...process.env, DATABASE_URL: url, API_KEY: config.API_KEY, PORT: String(port), LOG_LEVEL: "warn", NODE_ENV: "production" },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if ((await fetch(`${base}/api/v1/ping`).catch(() => undefined))?.ok) break;
-    if (i > 300 || server.exitCode !== null) throw new Error("server did not start");
-    await Bun.sleep(100);
-  }
-  const rssMb = () => {
-    const status = readFileSync(`/proc/${server!.pid}/status`, "utf8");
-    return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-  };
-  const baselineRss = rssMb();
-  let peakRss = baselineRss;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb())), 50);
+  server = await startServer({ DATABASE_URL: url, API_KEY: config.API_KEY });
+  const base = server.base;
+  const baselineRss = rssMb(server.pid);
+  const peak = watchPeakRss(server.pid);
 
   t0 = performance.now();
   let sent = 0;
@@ -110,8 +94,7 @@ try {
     sent += receipt.tablesProcessed!.realtime_data.inserted;
   }
   const syncSeconds = (performance.now() - t0) / 1000;
-  clearInterval(sampler);
-  peakRss = Math.max(peakRss, rssMb());
+  const peakRss = peak.stop();
   const [{ n: stored }] = await conn.query("SELECT COUNT(*) AS n FROM realtime_data WHERE source_device = ?", [DEVICE]);
   if (Number(stored) !== N || sent !== N) throw new Error(`expected ${N} rows, the receipts said ${sent} and the table has ${stored}`);
   log(`sync: ${N} rows in ${syncSeconds.toFixed(1)} s; server RSS baseline ${baselineRss.toFixed(0)} MB, peak ${peakRss.toFixed(0)} MB`);
@@ -131,7 +114,7 @@ try {
   const loadRate = Math.round(N / loadSeconds);
   console.log(`sync_rows_per_s=${syncRate} load_data_rows_per_s=${loadRate} ratio=${(syncRate / loadRate).toFixed(2)}`);
 } finally {
-  server?.kill("SIGTERM");
+  await server?.stop();
   await conn.end();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -1,5 +1,7 @@
 /** Mounts every endpoint. One file per endpoint; no logic here. */
 import type { App } from "../lib/app.ts";
+import { registerBackup } from "./backup.ts";
+import { registerBackups } from "./backups.ts";
 import { registerDocs } from "./docs.ts";
 import { registerHealth } from "./health.ts";
 import { registerPing } from "./ping.ts";
@@ -9,5 +11,7 @@ export function registerFunctions(app: App) {
   registerPing(app);
   registerHealth(app);
   registerSync(app);
+  registerBackup(app);
+  registerBackups(app);
   registerDocs(app);
 }

@@ -1,23 +1,16 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../lib/app.ts";
-import { requireDevice } from "../lib/auth.ts";
+import { DeviceIdSchema, requireDevice } from "../lib/auth.ts";
 import { limitedJsonBody } from "../lib/body.ts";
-import { ApiError } from "../lib/errors.ts";
+import { ApiError, ErrorBody, errorResponse as error } from "../lib/errors.ts";
 import { tableBatchSchemas } from "../lib/row-schemas.ts";
 import { recordFailure, writeBatch, type SyncBatch } from "../lib/sync-store.ts";
 import { TABLE_NAMES, TABLES } from "../lib/tables.ts";
 
-export const DeviceId = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[A-Za-z0-9_.-]+$/, "may contain only letters, digits, '_', '.' and '-'")
-  .openapi({ example: "eclipse-pi" });
-
 const SyncRequest = z
   .object({
-    deviceId: DeviceId,
-    batchId: z.string().min(1).max(64).openapi({ example: "eclipse-pi/realtime_data/1-5000" }),
+    deviceId: DeviceIdSchema,
+    batchId: z.string({ error: (iss) => (iss.input === undefined ? "is required" : undefined) }).min(1).max(64).openapi({ example: "eclipse-pi/realtime_data/1-5000" }),
     tables: z
       .strictObject(
         Object.fromEntries(TABLE_NAMES.map((name) => [name, tableBatchSchemas[name].optional()])) as Record<
@@ -52,8 +45,6 @@ const SyncReceipt = z
   })
   .openapi("SyncReceipt");
 
-const Detail = z.object({ detail: z.string() });
-const error = (description: string, schema: z.ZodType = Detail) => ({ description, content: { "application/json": { schema } } });
 
 const route = createRoute({
   method: "post",
@@ -75,11 +66,11 @@ const route = createRoute({
     415: error("Not JSON, or an unsupported Content-Encoding"),
     422: error(
       "Invalid request; nothing was stored. errors lists the first 20 problems; row problems name table, row index and column.",
-      Detail.extend({
+      ErrorBody.extend({
         errors: z.array(z.object({ path: z.string(), message: z.string(), table: z.string().optional(), row: z.int().optional(), column: z.string().optional() })),
       }),
     ),
-    500: error("The database failed; nothing was stored and the batch can be retried", Detail.extend({ batchId: z.string() })),
+    500: error("The database failed; nothing was stored and the batch can be retried", ErrorBody.extend({ batchId: z.string() })),
   },
 });
 

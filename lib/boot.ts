@@ -4,6 +4,7 @@
  * then the app.
  */
 import { createApp, type App } from "./app.ts";
+import { sweepStaleUploads } from "./backup-store.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createDb } from "./db.ts";
 import { startEmbeddedDb } from "./embedded-db.ts";
@@ -32,6 +33,9 @@ export async function boot(): Promise<Booted> {
     await embedded?.stop();
     throw err;
   }
+  // Uploads cut off by a crash or restart leave temp files; they are never backups.
+  const swept = sweepStaleUploads(config.BACKUP_DIR);
+  if (swept.length) logger.warn({ files: swept.length }, "removed unfinished backup uploads");
   const db = createDb(url);
   const app = createApp({ config, db, logger });
   return {

@@ -5,7 +5,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { z } from "zod";
+import { z } from "@hono/zod-openapi";
 import type { AppEnv } from "./app.ts";
 
 export class ApiError extends Error {
@@ -16,6 +16,14 @@ export class ApiError extends Error {
   ) {
     super(detail);
   }
+}
+
+/** The body of every error response. */
+export const ErrorBody = z.object({ detail: z.string() }).openapi("Error");
+
+/** An OpenAPI response entry for an error; `schema` extends ErrorBody where an endpoint adds fields. */
+export function errorResponse(description: string, schema: z.ZodType = ErrorBody) {
+  return { description, content: { "application/json": { schema } } };
 }
 
 /** How many validation problems a 422 lists. */

@@ -3,7 +3,7 @@
  * embedded default. A device key `<id>.<secret>` may act only for its device;
  * only a salted hash of it is stored, so `add` shows the key once.
  */
-import { DEVICE_ID, newDeviceKey } from "../lib/auth.ts";
+import { DeviceIdSchema, newDeviceKey } from "../lib/auth.ts";
 import { createDb, type Db } from "../lib/db.ts";
 import { migrate } from "../lib/migrate.ts";
 import { withDatabaseUrl } from "./database-url.ts";
@@ -27,7 +27,8 @@ function parseCommand(args: string[]): Command {
     const [id, ...extra] = rest;
     if (!id) throw new UsageError(`${name} needs a device id`);
     if (extra.length) throw new UsageError(`unexpected argument ${extra[0]}`);
-    if (!DEVICE_ID.test(id)) throw new UsageError(`invalid device id "${id}": use 1-64 characters of A-Z a-z 0-9 _ . -`);
+    const valid = DeviceIdSchema.safeParse(id);
+    if (!valid.success) throw new UsageError(`invalid device id "${id}": ${valid.error.issues[0]!.message}`);
     return { name, id };
   }
   if (name === "list") {

@@ -181,7 +181,7 @@ describe("npm run device", () => {
     expect(device("add", "pi 1")).toEqual({
       code: 2,
       stdout: "",
-      stderr: `Error: invalid device id "pi 1": use 1-64 characters of A-Z a-z 0-9 _ . -\n${tryLine}`,
+      stderr: `Error: invalid device id "pi 1": must be 1-64 characters of A-Z, a-z, 0-9, _ . -\n${tryLine}`,
     });
     expect(device("list", "--yaml")).toEqual({ code: 2, stdout: "", stderr: `Error: unexpected argument --yaml\n${tryLine}` });
   });

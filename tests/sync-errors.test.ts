@@ -38,8 +38,8 @@ describe("validation: 422, nothing persisted", () => {
       const res = await sync(json);
       expect(res.status).toBe(422);
       const out = await res.json();
-      expect(out.errors).toEqual([{ path: field, message: `${field}: Invalid input: expected string, received undefined` }]);
-      expect(out.detail).toBe(`Validation failed: ${field}: Invalid input: expected string, received undefined`);
+      expect(out.errors).toEqual([{ path: field, message: `${field}: is required` }]);
+      expect(out.detail).toBe(`Validation failed: ${field}: is required`);
     }
   });
 
