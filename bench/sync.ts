@@ -58,7 +58,10 @@ try {
   const pi = openDb(join(dir, "backlog.db"), { readonly: true });
   const select = pi.prepare(`SELECT ${columns.join(", ")} FROM realtime_data WHERE id > ? ORDER BY id LIMIT ?`);
   const payloads: Uint8Array<ArrayBuffer>[] = [];
-  const tsvFile = join(dir, "rows.tsv");
+  // The connector sends a LOCAL INFILE as one packet, so the ceiling loads files of
+  // TSV_ROWS rows (~6.5 MB, under the default 16 MB max_allowed_packet), timed together.
+  const TSV_ROWS = 50_000;
+  const tsvFiles: string[] = [];
   const field = (v: unknown) => (v === null || v === undefined ? "\\N" : String(v).replace(/[\\\t\n]/g, (c) => (c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\\\")));
   for (let last = 0; ; ) {
     const rows = select.all(last, BATCH);
@@ -70,7 +73,9 @@ try {
       const values = columns.map((c) => (c === "timestamp" ? toSqlDatetime(String(r[c])) : r[c]));
       return [...values, DEVICE, "2026-11-22 00:00:00.000", batchId].map(field).join("\t");
     });
-    appendFileSync(tsvFile, lines.join("\n") + "\n");
+    const file = join(dir, `rows-${Math.floor((last - 1) / TSV_ROWS)}.tsv`);
+    if (tsvFiles.at(-1) !== file) tsvFiles.push(file);
+    appendFileSync(file, lines.join("\n") + "\n");
   }
   pi.close();
   const compressedMb = payloads.reduce((n, p) => n + p.length, 0) / 1e6;
@@ -101,10 +106,10 @@ try {
 
   await wipe();
   t0 = performance.now();
-  await conn.query(
-    `LOAD DATA LOCAL INFILE ? INTO TABLE realtime_data (${[...columns.map((c) => (c === "id" ? "source_id" : c)), "source_device", "synced_at", "sync_batch_id"].map((c) => `\`${c}\``).join(", ")})`,
-    [tsvFile],
-  );
+  const loadColumns = [...columns.map((c) => (c === "id" ? "source_id" : c)), "source_device", "synced_at", "sync_batch_id"];
+  for (const file of tsvFiles) {
+    await conn.query(`LOAD DATA LOCAL INFILE ? INTO TABLE realtime_data (${loadColumns.map((c) => `\`${c}\``).join(", ")})`, [file]);
+  }
   const loadSeconds = (performance.now() - t0) / 1000;
   const [{ n: loaded }] = await conn.query("SELECT COUNT(*) AS n FROM realtime_data");
   if (Number(loaded) !== N) throw new Error(`LOAD DATA stored ${loaded} rows, expected ${N}`);

@@ -1,6 +1,7 @@
 /**
- * The MySQL connection: one mariadb pool, shared by Prisma Client (through its
- * driver adapter) and by the raw bulk-upsert path of /sync.
+ * The MySQL connections: a mariadb pool for Prisma Client (through its driver
+ * adapter) and for small raw queries, and a second, small pool for /sync's
+ * bulk writes.
  */
 import { PrismaMariaDb } from "@prisma/adapter-mariadb";
 import * as mariadb from "mariadb";
@@ -28,6 +29,13 @@ export function connectionOptions(url: string): mariadb.ConnectionConfig {
 export type Db = {
   pool: mariadb.Pool;
   prisma: PrismaClient;
+  /**
+   * For /sync's bulk upserts. Unlike `pool`, it caches prepared statements:
+   * without the cache every bulk call waits a round trip for its PREPARE, and
+   * that wait breaks the overlap of validation and writing (lib/sync-store.ts).
+   * The adapter needs the cache off, hence two pools.
+   */
+  bulkPool: mariadb.Pool;
   close(): Promise<void>;
 };
 
@@ -40,12 +48,15 @@ export function createDb(url: string, { connectionLimit = 10 } = {}): Db {
     prepareCacheLength: 0,
   });
   const prisma = new PrismaClient({ adapter: new PrismaMariaDb(pool) });
+  // The sync path prepares a handful of fixed statements, so a small cache holds them all.
+  const bulkPool = mariadb.createPool({ ...connectionOptions(url), connectionLimit: 4, acquireTimeout: 10_000, prepareCacheLength: 32 });
   return {
     pool,
     prisma,
+    bulkPool,
     async close() {
       await prisma.$disconnect();
-      await pool.end();
+      await Promise.all([pool.end(), bulkPool.end()]);
     },
   };
 }

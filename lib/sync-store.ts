@@ -1,7 +1,12 @@
 /**
- * Writes one /sync batch into MySQL: a single transaction that upserts every
- * table's rows by (source_device, source_id) with bulk statements, and merges
- * the batch into sync_history. Either all of it lands or none of it does.
+ * Writes one /sync batch into MySQL: a single transaction that validates and
+ * upserts every table's rows by (source_device, source_id) with bulk
+ * statements, and merges the batch into sync_history. Either all of it lands
+ * or none of it does: invalid rows roll the whole batch back (RowsInvalid).
+ *
+ * Rows are validated and written in slices on one connection: while MariaDB
+ * writes a slice, the next one is validated, so the CPU work of validation
+ * overlaps the database's instead of adding to it.
  *
  * Exact counts: before a table's upsert the transaction counts which of the
  * batch's keys already exist. That count is exact because every sync of a
@@ -10,7 +15,7 @@
  */
 import type { PoolConnection, Pool } from "mariadb";
 import { ApiError } from "./errors.ts";
-import type { SyncRow } from "./row-schemas.ts";
+import { validateRows, type Issue, type SyncRow } from "./row-schemas.ts";
 import { TABLES, type MirroredTable, type TableName } from "./tables.ts";
 import { sqlTimestamp, type Clock } from "./time.ts";
 
@@ -20,8 +25,16 @@ export type SyncBatch = {
   deviceId: string;
   batchId: string;
   lastDriveId?: number | null;
-  tables: { table: MirroredTable; rows: SyncRow[] }[];
+  /** Rows as received; writeBatch validates them. */
+  tables: { table: MirroredTable; rows: unknown[] }[];
 };
+
+/** The batch had invalid rows; it was rolled back and nothing was stored. */
+export class RowsInvalid extends Error {
+  constructor(readonly issues: Issue[]) {
+    super(`${issues.length} invalid row values`);
+  }
+}
 
 const q = (name: string) => `\`${name}\``;
 
@@ -34,8 +47,9 @@ function upsertStatement(t: MirroredTable): string {
 
 const UPSERT = Object.fromEntries(TABLES.map((t) => [t.name, upsertStatement(t)])) as Record<TableName, string>;
 
-// Rows per bulk call: a whole 5,000-row chunk goes in one call (fewer round trips); this only bounds bigger ones.
-const BULK_ROWS = 10_000;
+// Rows validated and written per step. Small enough that validation and writing overlap well,
+// large enough that the bulk statements stay efficient (measured: 1,000 beats 2,500 and 5,000).
+const SLICE_ROWS = 1000;
 // Keys per IN (…) when counting existing rows.
 const IN_LIST = 1000;
 
@@ -91,13 +105,35 @@ function parameterRows(t: MirroredTable, rows: SyncRow[], provenance: [string, s
   });
 }
 
-async function upsertRows(conn: PoolConnection, t: MirroredTable, batch: SyncBatch, rows: SyncRow[], syncedAt: string): Promise<TableReceipt> {
-  const keys = rows.map((r) => r[t.key] as number | string);
-  const existing = await countExisting(conn, t, batch.deviceId, keys);
-  for (let i = 0; i < rows.length; i += BULK_ROWS) {
-    await conn.batch(UPSERT[t.name], parameterRows(t, rows.slice(i, i + BULK_ROWS), [batch.deviceId, syncedAt, batch.batchId]));
+/** Started now, awaited later: marked handled so a failure is not reported as unhandled before then. */
+function started<T>(work: Promise<T>): Promise<T> {
+  work.catch(() => {});
+  return work;
+}
+
+/**
+ * Validates and upserts one table's rows, a slice at a time. The connection
+ * runs its statements in order, so each slice's count sees the table before
+ * that slice's upsert. After the first problem nothing more is written (the
+ * transaction will roll back), but validation goes on so every problem is counted.
+ */
+async function upsertTable(conn: PoolConnection, t: MirroredTable, batch: SyncBatch, rows: unknown[], syncedAt: string, issues: Issue[]): Promise<TableReceipt> {
+  const seen = new Map<unknown, number>();
+  const counts: Promise<number>[] = [];
+  const writes: Promise<unknown>[] = [];
+  let valid = 0;
+  for (let from = 0; from < rows.length; from += SLICE_ROWS) {
+    const slice = validateRows(t, rows, from, Math.min(from + SLICE_ROWS, rows.length), seen, issues);
+    if (issues.length) continue;
+    valid += slice.length;
+    counts.push(started(countExisting(conn, t, batch.deviceId, slice.map((r) => r[t.key] as number | string))));
+    writes.push(started(conn.batch(UPSERT[t.name], parameterRows(t, slice, [batch.deviceId, syncedAt, batch.batchId]))));
+    // Let the statements go out on the socket before the next slice keeps the CPU busy.
+    await new Promise((resolve) => setImmediate(resolve));
   }
-  return { inserted: rows.length - existing, updated: existing, errors: 0 };
+  const updated = (await Promise.all(counts)).reduce((n, c) => n + c, 0);
+  await Promise.all(writes);
+  return { inserted: valid - updated, updated, errors: 0 };
 }
 
 /** Creates or touches the device row. Its row lock, held to commit, serialises the device's batches. */
@@ -177,14 +213,16 @@ async function inTransaction<T>(pool: Pool, work: (conn: PoolConnection) => Prom
   }
 }
 
-/** Writes the batch atomically; returns exact per-table counts. */
+/** Validates and writes the batch atomically; returns exact per-table counts, or throws RowsInvalid. */
 export function writeBatch(pool: Pool, batch: SyncBatch, startedAt: Date, clock: Clock): Promise<Record<string, TableReceipt>> {
-  const started = sqlTimestamp(startedAt);
+  const syncedAt = sqlTimestamp(startedAt);
   return inTransaction(pool, async (conn) => {
-    await touchDevice(conn, batch, started);
-    const history = await lockHistory(conn, batch, started);
+    await touchDevice(conn, batch, syncedAt);
+    const history = await lockHistory(conn, batch, syncedAt);
     const receipts: Record<string, TableReceipt> = {};
-    for (const { table, rows } of batch.tables) receipts[table.name] = await upsertRows(conn, table, batch, rows, started);
+    const issues: Issue[] = [];
+    for (const { table, rows } of batch.tables) receipts[table.name] = await upsertTable(conn, table, batch, rows, syncedAt, issues);
+    if (issues.length) throw new RowsInvalid(issues);
     await saveHistory(conn, batch.batchId, history, receipts, sqlTimestamp(clock.now()));
     return receipts;
   });
@@ -192,10 +230,10 @@ export function writeBatch(pool: Pool, batch: SyncBatch, startedAt: Date, clock:
 
 /** After a failed writeBatch: records the attempt as failed for its tables (nothing else was kept). */
 export function recordFailure(pool: Pool, batch: SyncBatch, startedAt: Date, clock: Clock): Promise<void> {
-  const started = sqlTimestamp(startedAt);
+  const at = sqlTimestamp(startedAt);
   return inTransaction(pool, async (conn) => {
-    await touchDevice(conn, batch, started);
-    const history = await lockHistory(conn, batch, started);
+    await touchDevice(conn, batch, at);
+    const history = await lockHistory(conn, batch, at);
     await saveHistory(conn, batch.batchId, history, Object.fromEntries(batch.tables.map((t) => [t.table.name, undefined])), sqlTimestamp(clock.now()));
   });
 }

@@ -106,6 +106,28 @@ describe("validation: 422, nothing persisted", () => {
     expect(detail.endsWith("(and 5 more)")).toBe(true);
   });
 
+  test("a bad row after thousands of good ones rolls back the rows already written, and leaves no history", async () => {
+    const rows = Array.from({ length: 3500 }, (_, i) => rt(i + 1));
+    rows[3200] = rt(3201, { value: "oops" });
+    const res = await sync(body({ realtime_data: { rows } }, { batchId: "b-late-bad" }));
+    expect(res.status).toBe(422);
+    expect((await res.json()).errors).toEqual([
+      { path: "tables.realtime_data.rows[3200].value", table: "realtime_data", row: 3200, column: "value", message: 'table realtime_data row 3200 column value: expected a number, got string "oops"' },
+    ]);
+    expect(await rowCount()).toBe(0);
+    expect(await t.db.query("SELECT batch_id FROM sync_history WHERE batch_id = 'b-late-bad'")).toHaveLength(0);
+  });
+
+  test("a Pi key repeated far apart in one table is refused", async () => {
+    const rows = Array.from({ length: 2500 }, (_, i) => rt(i + 1));
+    rows[2100] = rt(7);
+    const { errors } = await (await sync(body({ realtime_data: { rows } }))).json();
+    expect(errors).toEqual([
+      { path: "tables.realtime_data.rows[2100].id", table: "realtime_data", row: 2100, column: "id", message: "table realtime_data row 2100 column id: duplicate id 7 (also row 6)" },
+    ]);
+    expect(await rowCount()).toBe(0);
+  });
+
   test("the same Pi key twice in one table is refused", async () => {
     const { errors } = await (await sync(body({ realtime_data: { rows: [rt(1), rt(2), rt(1)] } }))).json();
     expect(errors).toEqual([

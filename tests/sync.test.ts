@@ -104,6 +104,16 @@ describe("POST /api/v1/sync", () => {
     expect(res.tablesProcessed.realtime_data).toEqual({ inserted: 2, updated: 2, errors: 0 });
   });
 
+  test("counts stay exact when a batch spans several write slices and half of it already exists", async () => {
+    const d = device();
+    const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => rt(from + i));
+    await sync(d, "b-big-1", { realtime_data: { rows: range(1, 3000) } });
+    const res = await (await sync(d, "b-big-2", { realtime_data: { rows: range(1501, 4500) } })).json();
+    expect(res.tablesProcessed.realtime_data).toEqual({ inserted: 1500, updated: 1500, errors: 0 });
+    const [{ n }] = await t.db.query("SELECT COUNT(*) AS n FROM realtime_data WHERE source_device = ?", [d]);
+    expect(Number(n)).toBe(4500);
+  });
+
   test("two devices with the same source ids never collide", async () => {
     const a = device();
     const b = device();
