@@ -8,6 +8,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "./app.ts";
+import { DEVICE_ID, deviceIdProblem } from "./device-id.ts";
 import { ApiError } from "./errors.ts";
 
 export type Auth = { kind: "admin" } | { kind: "device"; deviceId: string };
@@ -15,15 +16,14 @@ export type Auth = { kind: "admin" } | { kind: "device"; deviceId: string };
 /** Routes anyone may call: the Pi's reachability probe, health, and the API description. */
 const PUBLIC_PATHS = new Set(["/api/v1/health", "/api/v1/ping", "/api/v1/openapi.json"]);
 
-/** The characters a device id may have: it names the device in keys, provenance columns (VARCHAR(64)) and backup directories. */
-export const DEVICE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
-
-/** A device id, as every endpoint and tool accepts it. No leading "." either, so it is never "." or ".." as a directory. */
+/** A device id as every endpoint accepts it (lib/device-id.ts). */
 export const DeviceIdSchema = z
   .string({ error: (iss) => (iss.input === undefined ? "is required" : "must be a string") })
-  .regex(DEVICE_ID, { error: "must be 1-64 characters of A-Z, a-z, 0-9, _ . -", abort: true })
-  .refine((id) => !id.startsWith("."), "must not start with '.'")
-  .openapi({ example: "eclipse-pi" });
+  .superRefine((id, ctx) => {
+    const problem = deviceIdProblem(id);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  })
+  .openapi({ example: "eclipse-pi", pattern: DEVICE_ID.source });
 
 const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest();
 

@@ -3,8 +3,8 @@
  * (the environment wins). Start-up fails fast, naming every missing or invalid
  * variable. Nothing else in the server reads process.env.
  */
-import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
+import { readDotenv } from "./dotenv.ts";
 
 const positive = (fallback: number) => z.coerce.number().positive().default(fallback);
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -31,26 +31,11 @@ export type Config = z.infer<typeof configSchema>;
 
 export class ConfigError extends Error {}
 
-/** Reads KEY=VALUE lines; `#` comments and surrounding quotes are allowed. */
-export function parseDotenv(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split(/\r?\n/)) {
-    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!m) continue;
-    let value = m[2]!;
-    const quoted = /^(["'])(.*)\1$/.exec(value);
-    value = quoted ? quoted[2]! : value.replace(/\s+#.*$/, "");
-    out[m[1]!] = value;
-  }
-  return out;
-}
-
 type Env = Record<string, string | undefined>;
 
 /** `env` over the `.env` file in `cwd`. An empty value means unset, as in a blank `DATABASE_URL=`. */
 function readEnv(env: Env, cwd: string): Env {
-  const file = `${cwd}/.env`;
-  const merged: Env = existsSync(file) ? parseDotenv(readFileSync(file, "utf8")) : {};
+  const merged: Env = readDotenv(`${cwd}/.env`);
   for (const [k, v] of Object.entries(env)) if (v !== undefined) merged[k] = v;
   for (const k of Object.keys(merged)) if (merged[k] === "") delete merged[k];
   return merged;

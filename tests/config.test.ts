@@ -3,7 +3,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, loadConfig, loadDatabaseUrl, parseDotenv } from "../lib/config.ts";
+import { ConfigError, loadConfig, loadDatabaseUrl } from "../lib/config.ts";
+import { parseDotenv } from "../lib/dotenv.ts";
 
 const KEY = "k".repeat(16);
 const dirs: string[] = [];
