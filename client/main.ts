@@ -1,16 +1,19 @@
 /**
  * obd2-sync: the Pi's sync agent. Pushes the EclipseTuner database's new and
- * changed rows to OBD2-Server, exactly once, while the logger keeps writing.
+ * changed rows to OBD2-Server, exactly once, while the logger keeps writing,
+ * and backs the database and logs up there.
  * `bun client/main.ts <command>`, `node --import tsx client/main.ts <command>`,
  * or the compiled binary (scripts/build-client.ts).
  */
 import { CliError, EXIT } from "./cli.ts";
+import * as backup from "./commands/backup.ts";
 import * as init from "./commands/init.ts";
 import * as push from "./commands/push.ts";
+import * as restore from "./commands/restore.ts";
 import * as run from "./commands/run.ts";
 import * as status from "./commands/status.ts";
 
-const COMMANDS: Record<string, { usage: string; main(args: string[]): Promise<number> }> = { init, status, push, run };
+const COMMANDS: Record<string, { usage: string; main(args: string[]): Promise<number> }> = { init, status, push, run, backup, restore };
 
 const USAGE = `Usage: obd2-sync <command> [options]
 
@@ -19,6 +22,8 @@ Commands:
   status   per table: mark, backlog, oldest unsynced row, quarantine, last error
   push     send everything not yet on the server, then print a summary
   run      the daemon: probe the server every --interval seconds and push when reachable
+  backup   upload a consistent snapshot of the database (and changed log files) to the server
+  restore  verify a downloaded database backup and unpack it into place
 
 Common options:
   --db PATH          the Pi's SQLite database (default ./data/obd.db, or pi.database.path)

@@ -1,16 +1,18 @@
 /**
- * The agent's side of the wire: the gzip POST /api/v1/sync with timeouts and
- * bounded retries, and the cheap GET /api/v1/ping probe. It classifies every
- * answer; deciding what a rejected chunk means is sync.ts's job.
+ * The agent's side of the wire: the gzip POST /api/v1/sync and the streamed
+ * multipart POST /api/v1/backup, with timeouts and bounded retries, and the
+ * cheap GET /api/v1/ping probe. It classifies every answer; deciding what a
+ * rejected chunk means is sync.ts's job.
  *
  * Retried (exponential backoff with jitter, a budget per run): network
  * errors, timeouts, 5xx and 429. Not retried: 401/403 (AuthError), other 4xx
- * (ServerRefused), except 400, 413 and 422: answers about the chunk's
- * content, which the caller acts on.
+ * (ServerRefused), except a sync's 400, 413 and 422: answers about the
+ * chunk's content, which the caller acts on.
  */
+import { closeSync, openSync, readSync } from "node:fs";
 import type { TableName } from "../lib/tables.ts";
 import type { Item } from "./delta.ts";
-import { gzip } from "./native.ts";
+import { collectGarbage, gzip } from "./native.ts";
 import { sleep, Stopped, type Shutdown } from "./shutdown.ts";
 
 export type Problem = { path: string; message: string; table?: string; row?: number; column?: string };
@@ -28,6 +30,12 @@ export class AuthError extends Error {}
 export class ServerRefused extends Error {}
 /** The server stayed unreachable or failing through the run's retry budget. */
 export class Unreachable extends Error {}
+
+/** A backup file to upload; its text fields go before it in the form, so the server checks them before storing a byte. */
+export type Upload = { path: string; name: string; type: "database" | "logs"; deviceId: string; sha256: string; size: number };
+
+/** What POST /api/v1/backup answered with 200: the name the server stored the file under, and its own digest of it. */
+export type StoredBackup = { filename: string; storedAt: string; sizeBytes: number; sha256: string };
 
 export type TransportOptions = {
   serverUrl: string;
@@ -86,45 +94,148 @@ export class SyncClient {
   }
 
   /** POSTs one body, retrying transient failures within the run's budget. */
-  async sync(body: Uint8Array): Promise<SyncAnswer> {
+  sync(body: Uint8Array): Promise<SyncAnswer> {
     const gz = gzip(body);
-    for (let attempt = 0; ; attempt++) {
-      const failure = await this.attempt(gz);
+    return this.retrying(() => this.attempt(gz));
+  }
+
+  /** Uploads one backup file, streamed from disk, retrying transient failures within the run's budget. */
+  upload(file: Upload): Promise<StoredBackup> {
+    return this.retrying(() => this.attemptUpload(file));
+  }
+
+  /** Runs `attempt` until it gives an answer; a string from it is a reason to retry. */
+  private async retrying<T>(attempt: () => Promise<T | string>): Promise<T> {
+    for (let n = 0; ; n++) {
+      const failure = await attempt();
       if (typeof failure !== "string") return failure;
       if (this.retried >= this.o.retries) throw new Unreachable(`${failure}; gave up after ${this.retried} ${this.retried === 1 ? "retry" : "retries"}`);
       this.retried++;
-      const backoff = Math.min(RETRY_CAP_MS, this.o.retryBaseMs * 2 ** attempt);
+      const backoff = Math.min(RETRY_CAP_MS, this.o.retryBaseMs * 2 ** n);
       await sleep(backoff / 2 + Math.random() * (backoff / 2), this.o.shutdown.stop);
     }
   }
 
-  /** One POST: an answer, or a string saying why it is worth retrying. */
-  private async attempt(gz: Uint8Array<ArrayBuffer>): Promise<SyncAnswer | string> {
+  /** One POST: the answer and its JSON with the statuses every POST shares handled, or a string saying why it is worth retrying. */
+  private async post(path: string, init: RequestInit, signal: AbortSignal): Promise<{ res: Response; body: Record<string, unknown>; detail: string } | string> {
     if (this.o.shutdown.stop.aborted) throw new Stopped("stopped");
     let res: Response;
     let body: Record<string, unknown>;
     try {
-      res = await fetch(`${this.o.serverUrl}/api/v1/sync`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "content-encoding": "gzip", "x-api-key": this.o.apiKey },
-        body: gz,
-        signal: AbortSignal.any([AbortSignal.timeout(this.o.requestTimeoutMs), this.o.shutdown.abort]),
-      });
+      res = await fetch(`${this.o.serverUrl}${path}`, { method: "POST", ...init, signal: AbortSignal.any([signal, this.o.shutdown.abort]) });
       body = await readJson(res);
     } catch (err) {
       if (this.o.shutdown.abort.aborted) throw new Stopped("stopped");
-      return `POST /api/v1/sync failed: ${describeError(err)}`;
+      return `POST ${path} failed: ${describeError(err)}`;
     }
     const detail = typeof body.detail === "string" ? body.detail : `HTTP ${res.status}`;
+    if (res.status === 401 || res.status === 403) throw new AuthError(`the server refused the API key (${res.status} ${detail})`);
+    if (res.status === 429 || res.status >= 500) return `POST ${path} answered ${res.status} (${detail})`;
+    return { res, body, detail };
+  }
+
+  /** One POST of a sync body: an answer, or a string saying why it is worth retrying. */
+  private async attempt(gz: Uint8Array<ArrayBuffer>): Promise<SyncAnswer | string> {
+    const answer = await this.post(
+      "/api/v1/sync",
+      { headers: { "content-type": "application/json", "content-encoding": "gzip", "x-api-key": this.o.apiKey }, body: gz },
+      AbortSignal.timeout(this.o.requestTimeoutMs),
+    );
+    if (typeof answer === "string") return answer;
+    const { res, body, detail } = answer;
     if (res.status === 200) {
       const tables = body.tablesProcessed;
       return { kind: "ok", tables: typeof tables === "object" && tables !== null ? (tables as Record<string, Counts>) : {} };
     }
-    if (res.status === 401 || res.status === 403) throw new AuthError(`the server refused the API key (${res.status} ${detail})`);
     if (res.status === 413) return { kind: "too-large", detail };
     if (res.status === 400) return { kind: "malformed", detail };
     if (res.status === 422) return { kind: "invalid", detail, problems: Array.isArray(body.errors) ? (body.errors as Problem[]) : [] };
-    if (res.status === 429 || res.status >= 500) return `POST /api/v1/sync answered ${res.status} (${detail})`;
     throw new ServerRefused(`POST /api/v1/sync answered ${res.status} (${detail})`);
   }
+
+  /**
+   * One upload. A large file on a slow link may take longer than the request
+   * timeout, so the timeout is for a stall: no piece of the file taken by the
+   * socket, or no answer after the last one, for that long.
+   */
+  private async attemptUpload(file: Upload): Promise<StoredBackup | string> {
+    const stalled = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const progress = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => stalled.abort(new DOMException("no progress", "TimeoutError")), this.o.requestTimeoutMs);
+    };
+    progress();
+    const form = multipartBody(file, progress);
+    try {
+      const answer = await this.post(
+        "/api/v1/backup",
+        // duplex: Node's fetch needs it for a streamed body; Bun ignores it.
+        { headers: { "content-type": form.contentType, "content-length": String(form.length), "x-api-key": this.o.apiKey }, body: form.stream, duplex: "half" } as RequestInit,
+        stalled.signal,
+      );
+      if (typeof answer === "string") return answer;
+      const { res, body, detail } = answer;
+      if (res.status !== 200) throw new ServerRefused(`POST /api/v1/backup answered ${res.status} (${detail})`);
+      if (typeof body.filename !== "string" || body.sha256 !== file.sha256) {
+        throw new ServerRefused(`POST /api/v1/backup answered 200 without storing ${file.name} as sent (${JSON.stringify(body).slice(0, 200)})`);
+      }
+      return { filename: body.filename, storedAt: String(body.storedAt), sizeBytes: Number(body.sizeBytes), sha256: body.sha256 };
+    } finally {
+      clearTimeout(timer);
+      form.close();
+    }
+  }
+}
+
+/** How much of a file the agent holds at once when it copies, gzips or uploads one. */
+export const FILE_PIECE_BYTES = 256 * 1024;
+
+/** Quoted for a Content-Disposition parameter (the server's reader takes backslash escapes). */
+const quoted = (s: string) => `"${s.replace(/[\r\n]/g, "").replace(/["\\]/g, "\\$&")}"`;
+
+/**
+ * A multipart/form-data body of `file` with its fields first. The file is
+ * read from disk a piece at a time as the socket takes it, calling `onPiece`
+ * for each; its length is exact, so the server can refuse an oversized file
+ * from the Content-Length alone.
+ */
+function multipartBody(file: Upload, onPiece: () => void) {
+  const boundary = `obd2-sync-${crypto.randomUUID()}`;
+  const part = (disposition: string) => `--${boundary}\r\nContent-Disposition: form-data; ${disposition}\r\n`;
+  const fields = { type: file.type, deviceId: file.deviceId, sha256: file.sha256 };
+  const head = Buffer.from(
+    Object.entries(fields)
+      .map(([name, value]) => `${part(`name="${name}"`)}\r\n${value}\r\n`)
+      .join("") + `${part(`name="file"; filename=${quoted(file.name)}`)}Content-Type: application/octet-stream\r\n\r\n`,
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  let fd: number | undefined;
+  let left = file.size;
+  let pieces = 0;
+  const close = () => {
+    if (fd !== undefined) closeSync(fd);
+    fd = undefined;
+  };
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(head);
+    },
+    pull(controller) {
+      onPiece();
+      fd ??= openSync(file.path, "r");
+      const piece = new Uint8Array(Math.min(FILE_PIECE_BYTES, left));
+      const n = left > 0 ? readSync(fd, piece) : 0;
+      if (left > 0 && n === 0) throw new Error(`${file.path} is shorter than the ${file.size} bytes announced`);
+      left -= n;
+      // Pieces the socket has sent are garbage: collect them now and then, or Bun's lazy collector lets them pile up.
+      if (++pieces % 4 === 0) collectGarbage();
+      if (n > 0) return controller.enqueue(piece.subarray(0, n));
+      close();
+      controller.enqueue(tail);
+      controller.close();
+    },
+    cancel: close,
+  });
+  return { stream, length: head.length + file.size + tail.length, contentType: `multipart/form-data; boundary=${boundary}`, close };
 }
