@@ -17,16 +17,11 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { collectGarbage, gzip } from "./native.ts";
+import { collectGarbage, gzip, sha256Hasher } from "./native.ts";
 import { Stopped } from "./shutdown.ts";
 import { openDb, type SqliteDb } from "./sqlite.ts";
-import { hasTable } from "./store.ts";
+import { BACKUP_DDL, hasTable } from "./store.ts";
 import { AuthError, FILE_PIECE_BYTES, Unreachable, type StoredBackup, type SyncClient, type Upload } from "./transport.ts";
-
-// Incremental SHA-256: Bun's own hasher on Bun (node:crypto costs the agent ~4 MB of RSS there), node:crypto on Node.
-const nodeCrypto = typeof Bun === "undefined" ? await import("node:crypto") : undefined;
-type Hasher = { update(bytes: Uint8Array): unknown; digest(encoding: "hex"): string };
-const newHasher = (): Hasher => (nodeCrypto ? nodeCrypto.createHash("sha256") : new Bun.CryptoHasher("sha256"));
 
 /** The temp files of one backup or restore, all in `dir` and named `<prefix><random><suffix>`. */
 export class TempFiles {
@@ -80,7 +75,7 @@ function writeAll(fd: number, bytes: Uint8Array) {
  * at one piece. That costs under 1% of size against one long stream.
  */
 async function copyFile(src: string, dest: string, o: { gzip: boolean; stop: AbortSignal }): Promise<FileDigest> {
-  const hash = newHasher();
+  const hash = sha256Hasher();
   const input = openSync(src, "r");
   let size = 0;
   try {
@@ -115,7 +110,7 @@ async function copyFile(src: string, dest: string, o: { gzip: boolean; stop: Abo
 export async function gunzipFile(src: string, dest: string, stop: AbortSignal): Promise<{ sha256: string; unpackedBytes: number }> {
   // Only restore unpacks: node:zlib is loaded for it alone.
   const [{ createGunzip }, { createReadStream }, { pipeline }] = await Promise.all([import("node:zlib"), import("node:fs"), import("node:stream/promises")]);
-  const hash = newHasher();
+  const hash = sha256Hasher();
   let unpackedBytes = 0;
   let uncollected = 0;
   const out = openSync(dest, "wx", 0o600);
@@ -187,17 +182,6 @@ export function moveIntoPlace(from: string, to: string) {
   }
 }
 
-const STATE_DDL = `
-CREATE TABLE IF NOT EXISTS sync_backup (
-    item        TEXT    PRIMARY KEY,
-    type        TEXT    NOT NULL CHECK (type IN ('database','logs')),
-    file_size   INTEGER NOT NULL,
-    file_mtime  INTEGER,
-    stored_as   TEXT    NOT NULL,
-    sha256      TEXT    NOT NULL,
-    uploaded_at TEXT    NOT NULL
-)`;
-
 /** Item 'database' is this database; a log file's item is its absolute path. */
 const DATABASE_ITEM = "database";
 
@@ -205,7 +189,7 @@ type Recorded = { item: string; type: Upload["type"]; size: number; mtime: numbe
 
 function record(db: SqliteDb, r: Recorded) {
   db.transaction(() => {
-    db.exec(STATE_DDL);
+    db.exec(BACKUP_DDL);
     db.prepare("INSERT OR REPLACE INTO sync_backup (item, type, file_size, file_mtime, stored_as, sha256, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?)").run(
       r.item,
       r.type,

@@ -1,12 +1,15 @@
 /**
  * What every obd2-sync command shares: the exit codes, the one error type
  * the top-level catch in main.ts prints as `Error: … / Try: …`, argument
- * parsing that turns a bad flag into that error, opening the Pi's database,
- * and --json output.
+ * parsing that turns a bad flag into that error, the messages for a run that
+ * a refused key, an unreachable server or a signal ended, opening the Pi's
+ * database, and --json output.
  */
 import { existsSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { Stopped } from "./shutdown.ts";
 import { openDb, type SqliteDb } from "./sqlite.ts";
+import { AuthError, Unreachable } from "./transport.ts";
 
 /** 0 full success, 1 something left unsynced, 2 usage or configuration error. */
 export const EXIT = { ok: 0, unsynced: 1, usage: 2 } as const;
@@ -54,6 +57,20 @@ export function parseFlags<O extends NonNullable<ParseArgsConfig["options"]>>(co
     if (err instanceof CliError) throw err;
     throw new CliError(`${command}: ${(err as Error).message.split(". ")[0]}`, `obd2-sync ${command} --help`);
   }
+}
+
+/**
+ * The CliError for an error that ends a command's talk with the server: the
+ * key refused (exit 2), the server unreachable or a stop signal (exit 1).
+ * `stopped` says what a stop leaves behind. Undefined for any other error.
+ */
+export function haltError(err: unknown, o: { command: string; serverUrl?: string; signal?: string; stopped: string }): CliError | undefined {
+  if (err instanceof AuthError) {
+    return new CliError(err.message, "set COMPANION_API_KEY to a key the server accepts for this device (`npm run device -- add <id>` on the server)", EXIT.usage);
+  }
+  if (err instanceof Unreachable) return new CliError(`server ${o.serverUrl}: ${err.message}`, `check that the server is up: curl ${o.serverUrl}/api/v1/ping`, EXIT.unsynced);
+  if (err instanceof Stopped) return new CliError(`stopped by ${o.signal ?? "a signal"}; ${o.stopped}`, `run \`obd2-sync ${o.command}\` again`, EXIT.unsynced);
+  return undefined;
 }
 
 /** Opens the Pi's database, which must exist: the agent never creates the app's database. */

@@ -23,7 +23,8 @@ Commands:
   push     send everything not yet on the server, then print a summary
   run      the daemon: probe the server every --interval seconds and push when reachable
   backup   upload a consistent snapshot of the database (and changed log files) to the server
-  restore  verify a downloaded database backup and unpack it into place
+  restore  verify a downloaded database backup, move its ids past the server's, and
+           unpack it into place (restore --offline: without asking the server)
 
 Common options:
   --db PATH          the Pi's SQLite database (default ./data/obd.db, or pi.database.path)

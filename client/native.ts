@@ -13,8 +13,17 @@ export function gzip(text: string | Uint8Array): Uint8Array<ArrayBuffer> {
   return node ? (node.zlib.gzipSync(text, { level: LEVEL }) as Uint8Array<ArrayBuffer>) : Bun.gzipSync(text as string | Uint8Array<ArrayBuffer>, { level: LEVEL });
 }
 
+export type Sha256 = { update(data: string | Uint8Array): unknown; digest(encoding: "hex"): string };
+
+/** An incremental SHA-256, for a file hashed a piece at a time. */
+export function sha256Hasher(): Sha256 {
+  return node ? node.crypto.createHash("sha256") : new Bun.CryptoHasher("sha256");
+}
+
 export function sha256Hex(text: string | Uint8Array): string {
-  return node ? node.crypto.createHash("sha256").update(text).digest("hex") : new Bun.CryptoHasher("sha256").update(text).digest("hex");
+  const hash = sha256Hasher();
+  hash.update(text);
+  return hash.digest("hex");
 }
 
 /**

@@ -10,6 +10,8 @@
  * - sync_row_hash: the hash of each mutable-table row as last accepted by
  *   the server; a row whose hash differs is sent again.
  * - sync_error: the last error per table, for `status`.
+ * - sync_backup: the last database backup and what was uploaded of each log
+ *   file (backup.ts writes it).
  *
  * Every write is one short transaction; a mark only ever moves forward.
  */
@@ -47,7 +49,19 @@ CREATE TABLE IF NOT EXISTS sync_error (
     at              TEXT    NOT NULL
 );`;
 
-export const AGENT_TABLES = ["sync_log", "sync_quarantine", "sync_row_hash", "sync_error"] as const;
+/** sync_backup's DDL: initStore creates it with the others, and a backup, which may come before any push, when it records an upload. */
+export const BACKUP_DDL = `
+CREATE TABLE IF NOT EXISTS sync_backup (
+    item        TEXT    PRIMARY KEY,
+    type        TEXT    NOT NULL CHECK (type IN ('database','logs')),
+    file_size   INTEGER NOT NULL,
+    file_mtime  INTEGER,
+    stored_as   TEXT    NOT NULL,
+    sha256      TEXT    NOT NULL,
+    uploaded_at TEXT    NOT NULL
+)`;
+
+export const AGENT_TABLES = ["sync_log", "sync_quarantine", "sync_row_hash", "sync_error", "sync_backup"] as const;
 
 export type Mark = { lastSyncedId: number; lastSyncedAt: string | null; lastBatchId: string | null; status: string };
 
@@ -71,6 +85,7 @@ export function initStore(db: SqliteDb, tables: readonly TableName[]): { adopted
   const adopted = hasTable(db, "sync_log");
   db.transaction(() => {
     db.exec(DDL);
+    db.exec(BACKUP_DDL);
     const add = db.prepare("INSERT OR IGNORE INTO sync_log (table_name, last_synced_id, status) VALUES (?, 0, 'pending')");
     for (const t of tables) add.run(t);
   });
@@ -96,6 +111,11 @@ export function readMarks(db: SqliteDb): Map<string, Mark> {
 export function readMark(db: SqliteDb, table: TableName): number {
   const row = db.prepare("SELECT last_synced_id FROM sync_log WHERE table_name = ?").get(table);
   return Number(row?.last_synced_id ?? 0);
+}
+
+/** Moves a table's mark up to `id`, never down; its sync_log row must exist (initStore). */
+export function raiseMark(db: SqliteDb, table: TableName, id: number) {
+  db.prepare("UPDATE sync_log SET last_synced_id = MAX(last_synced_id, ?) WHERE table_name = ?").run(id, table);
 }
 
 function quarantine(db: SqliteDb, table: TableName, batchId: string, rejected: Rejection[]) {

@@ -1,8 +1,9 @@
 /**
- * The agent's side of the wire: the gzip POST /api/v1/sync and the streamed
- * multipart POST /api/v1/backup, with timeouts and bounded retries, and the
- * cheap GET /api/v1/ping probe. It classifies every answer; deciding what a
- * rejected chunk means is sync.ts's job.
+ * The agent's side of the wire: the gzip POST /api/v1/sync, the streamed
+ * multipart POST /api/v1/backup and GET /api/v1/sync/state (for restore),
+ * with timeouts and bounded retries, and the cheap GET /api/v1/ping probe.
+ * It classifies every answer; deciding what a rejected chunk means is
+ * sync.ts's job.
  *
  * Retried (exponential backoff with jitter, a budget per run): network
  * errors, timeouts, 5xx and 429. Not retried: 401/403 (AuthError), other 4xx
@@ -10,7 +11,7 @@
  * chunk's content, which the caller acts on.
  */
 import { closeSync, openSync, readSync } from "node:fs";
-import type { TableName } from "../lib/tables.ts";
+import { TABLES, type TableName } from "../lib/tables.ts";
 import type { Item } from "./delta.ts";
 import { collectGarbage, gzip } from "./native.ts";
 import { sleep, Stopped, type Shutdown } from "./shutdown.ts";
@@ -36,6 +37,9 @@ export type Upload = { path: string; name: string; type: "database" | "logs"; de
 
 /** What POST /api/v1/backup answered with 200: the name the server stored the file under, and its own digest of it. */
 export type StoredBackup = { filename: string; storedAt: string; sizeBytes: number; sha256: string };
+
+/** What GET /api/v1/sync/state answered: per integer-keyed table the highest Pi id the server holds for the device (null: none), and its drive counter. */
+export type ServerState = { tables: Partial<Record<TableName, number | null>>; lastDriveId: number | null };
 
 export type TransportOptions = {
   serverUrl: string;
@@ -104,6 +108,11 @@ export class SyncClient {
     return this.retrying(() => this.attemptUpload(file));
   }
 
+  /** What the server holds for `deviceId`, retrying transient failures within the run's budget. */
+  syncState(deviceId: string): Promise<ServerState> {
+    return this.retrying(() => this.attemptState(deviceId));
+  }
+
   /** Runs `attempt` until it gives an answer; a string from it is a reason to retry. */
   private async retrying<T>(attempt: () => Promise<T | string>): Promise<T> {
     for (let n = 0; ; n++) {
@@ -116,27 +125,53 @@ export class SyncClient {
     }
   }
 
-  /** One POST: the answer and its JSON with the statuses every POST shares handled, or a string saying why it is worth retrying. */
-  private async post(path: string, init: RequestInit, signal: AbortSignal): Promise<{ res: Response; body: Record<string, unknown>; detail: string } | string> {
+  /** One request: the answer and its JSON with the statuses every request shares handled, or a string saying why it is worth retrying. */
+  private async request(
+    method: "GET" | "POST",
+    path: string,
+    init: RequestInit,
+    signal: AbortSignal,
+  ): Promise<{ res: Response; body: Record<string, unknown>; detail: string } | string> {
     if (this.o.shutdown.stop.aborted) throw new Stopped("stopped");
+    const what = `${method} ${path.split("?")[0]}`;
     let res: Response;
     let body: Record<string, unknown>;
     try {
-      res = await fetch(`${this.o.serverUrl}${path}`, { method: "POST", ...init, signal: AbortSignal.any([signal, this.o.shutdown.abort]) });
+      res = await fetch(`${this.o.serverUrl}${path}`, { method, ...init, signal: AbortSignal.any([signal, this.o.shutdown.abort]) });
       body = await readJson(res);
     } catch (err) {
       if (this.o.shutdown.abort.aborted) throw new Stopped("stopped");
-      return `POST ${path} failed: ${describeError(err)}`;
+      return `${what} failed: ${describeError(err)}`;
     }
     const detail = typeof body.detail === "string" ? body.detail : `HTTP ${res.status}`;
     if (res.status === 401 || res.status === 403) throw new AuthError(`the server refused the API key (${res.status} ${detail})`);
-    if (res.status === 429 || res.status >= 500) return `POST ${path} answered ${res.status} (${detail})`;
+    if (res.status === 429 || res.status >= 500) return `${what} answered ${res.status} (${detail})`;
     return { res, body, detail };
+  }
+
+  /** One GET of the device's state: its answer, checked, or a string saying why it is worth retrying. */
+  private async attemptState(deviceId: string): Promise<ServerState | string> {
+    const path = `/api/v1/sync/state?deviceId=${encodeURIComponent(deviceId)}`;
+    const answer = await this.request("GET", path, { headers: { "x-api-key": this.o.apiKey } }, AbortSignal.timeout(this.o.requestTimeoutMs));
+    if (typeof answer === "string") return answer;
+    const { res, body, detail } = answer;
+    if (res.status !== 200) throw new ServerRefused(`GET /api/v1/sync/state answered ${res.status} (${detail})`);
+    const id = (v: unknown) => v === null || (typeof v === "number" && Number.isSafeInteger(v));
+    const reported = (typeof body.tables === "object" && body.tables !== null ? body.tables : {}) as Record<string, { maxSourceId?: unknown } | null>;
+    const tables: ServerState["tables"] = {};
+    for (const t of TABLES.filter((t) => t.keyType === "int")) {
+      const max = reported[t.name]?.maxSourceId;
+      if (!id(max)) throw new ServerRefused(`GET /api/v1/sync/state answered 200 without tables.${t.name}.maxSourceId (${JSON.stringify(body).slice(0, 200)})`);
+      tables[t.name] = max as number | null;
+    }
+    if (body.deviceId !== deviceId || !id(body.lastDriveId)) throw new ServerRefused(`GET /api/v1/sync/state answered 200 without this device's state (${JSON.stringify(body).slice(0, 200)})`);
+    return { tables, lastDriveId: body.lastDriveId as number | null };
   }
 
   /** One POST of a sync body: an answer, or a string saying why it is worth retrying. */
   private async attempt(gz: Uint8Array<ArrayBuffer>): Promise<SyncAnswer | string> {
-    const answer = await this.post(
+    const answer = await this.request(
+      "POST",
       "/api/v1/sync",
       { headers: { "content-type": "application/json", "content-encoding": "gzip", "x-api-key": this.o.apiKey }, body: gz },
       AbortSignal.timeout(this.o.requestTimeoutMs),
@@ -168,7 +203,8 @@ export class SyncClient {
     progress();
     const form = multipartBody(file, progress);
     try {
-      const answer = await this.post(
+      const answer = await this.request(
+        "POST",
         "/api/v1/backup",
         // duplex: Node's fetch needs it for a streamed body; Bun ignores it.
         { headers: { "content-type": form.contentType, "content-length": String(form.length), "x-api-key": this.o.apiKey }, body: form.stream, duplex: "half" } as RequestInit,

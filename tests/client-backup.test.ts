@@ -11,7 +11,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { openDb } from "../client/sqlite.ts";
 import { API_KEY } from "./helpers/app.ts";
 import { allRows, logLines, sha256, startBackupStub, type BackupReply, type BackupRequest, type BackupStub } from "./helpers/client-backup.ts";
-import { BUN, piDatabase, ROOT, runAgent, spawnAgent, sqliteCount, sqliteValue, startServer, tempDir, writeConfig, type Runtime, type TempDir } from "./helpers/client-agent.ts";
+import { BUN, marks, piDatabase, ROOT, runAgent, spawnAgent, sqliteCount, sqliteValue, startServer, tempDir, writeConfig, type Runtime, type TempDir } from "./helpers/client-agent.ts";
 
 let server: Awaited<ReturnType<typeof startServer>>;
 let backupRoot: string;
@@ -44,7 +44,9 @@ afterEach(async () => {
 const env = { COMPANION_API_KEY: API_KEY };
 const backup = (args: string[] = [], runtime: Runtime = "bun") =>
   runAgent(["backup", "--db", db, "--server", server.url, "--device-id", device, ...args], { cwd: tmp.dir, env, runtime });
-const restore = (...args: string[]) => runAgent(["restore", ...args], { cwd: tmp.dir });
+/** A restore that asks the real server about the test's device. */
+const restoreOn = (runtime: Runtime, ...args: string[]) => runAgent(["restore", "--server", server.url, "--device-id", device, ...args], { cwd: tmp.dir, env, runtime });
+const restore = (...args: string[]) => restoreOn("bun", ...args);
 /** A backup's file in the server's BACKUP_DIR. */
 const storedFile = (type: string, filename: string) => join(backupRoot, device, type, filename);
 const listed = async (type: string) => (await (await server.call(`/api/v1/backups?deviceId=${device}&type=${type}`)).json()).backups as any[];
@@ -86,10 +88,14 @@ describe("backup to the real server", () => {
       expect(leftovers()).toEqual([]);
 
       const to = tmp.path("restored.db");
-      const restored = await restore("--from", file, "--to", to, "--sha256", digest, "--json");
+      const restored = await restoreOn(runtime, "--from", file, "--to", to, "--sha256", digest, "--json");
       expect(restored.stderr).toBe("");
       expect(restored.code).toBe(0);
-      expect(JSON.parse(restored.stdout)).toEqual({ ok: true, from: file, to, sha256: digest, sizeBytes: statSync(to).size });
+      const out = JSON.parse(restored.stdout);
+      expect(out).toMatchObject({ ok: true, from: file, to, sha256: digest, sizeBytes: statSync(to).size, server: { url: server.url, deviceId: device, lastDriveId: null }, warnings: [] });
+      // Nothing of this device is on the server, so nothing was moved.
+      expect(out.tables.map((t: any) => t.table)).toEqual(["calibration_sessions", "realtime_data", "statistics", "ai_recommendations", "connection_log", "alert_log"]);
+      for (const t of out.tables) expect([t.serverMaxId, t.nextIdAfter, t.markAfter]).toEqual([null, t.nextIdBefore, t.markBefore]);
       expect(allRows(to)).toEqual(allRows(db, AGENT_STATE));
       expect(allRows(to).realtime_data!.length).toBe(780);
       expect(leftovers()).toEqual([]);
@@ -437,6 +443,172 @@ describe("restore", () => {
     expect(allRows(to())).toEqual(allRows(db));
     expect(leftovers()).toEqual([]);
   });
+});
+
+describe("restore moves the ids past what the server holds", () => {
+  const push = async (path: string) => {
+    const run = await runAgent(["push", "--db", path, "--server", server.url, "--device-id", device, "--json"], { cwd: tmp.dir, env });
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    return JSON.parse(run.stdout);
+  };
+  /** The server's realtime_data rows of the test's device, as stored. */
+  const serverReadings = (): Promise<any[]> =>
+    server.db.pool.query(
+      { sql: "SELECT source_id, timestamp, parameter_name, value, unit, drive_id, sync_batch_id, synced_at FROM realtime_data WHERE source_device = ? ORDER BY source_id", dateStrings: true },
+      [device],
+    );
+  const to = () => tmp.path("restored.db");
+
+  test("after restoring an older backup, the logger's next row gets the id after the server's and the rows pushed since the backup are not overwritten", async () => {
+    piDatabase(db, { realtimeRows: 500 });
+    await push(db);
+    const { file } = await backedUp();
+    piDatabase(db, { realtimeRows: 300, append: true });
+    expect(sqliteValue(db, "SELECT MAX(id) FROM realtime_data")).toBe(800);
+    await push(db);
+    const before = await serverReadings();
+    expect(before.length).toBe(800);
+    // The server holds the Pi's rows 501..800 as logged.
+    const original = openDb(db);
+    try {
+      const rows = original.prepare("SELECT id, parameter_name, value FROM realtime_data WHERE id > 500 ORDER BY id").all();
+      expect(rows).toEqual(before.slice(500).map((r) => ({ id: Number(r.source_id), parameter_name: r.parameter_name, value: r.value })));
+    } finally {
+      original.close();
+    }
+    const connections = sqliteCount(db, "SELECT MAX(id) FROM connection_log");
+
+    const restored = await restore("--from", file, "--to", to(), "--json");
+    expect(restored.stderr).toBe("");
+    expect(restored.code).toBe(0);
+    const out = JSON.parse(restored.stdout);
+    // The appended rows are the second drive.
+    expect(out.server).toEqual({ url: server.url, deviceId: device, lastDriveId: 2 });
+    expect(out.warnings).toEqual([]);
+    const moved = Object.fromEntries(out.tables.map(({ table, ...t }: any) => [table, t]));
+    expect(moved.realtime_data).toEqual({ serverMaxId: 800, autoincrement: true, nextIdBefore: 501, nextIdAfter: 801, markBefore: 500, markAfter: 800 });
+    expect(moved.connection_log).toEqual({ serverMaxId: connections, autoincrement: true, nextIdBefore: 3, nextIdAfter: connections + 1, markBefore: 2, markAfter: connections });
+    expect(leftovers()).toEqual([]);
+
+    // The logger writes a row the way it does: no id.
+    const logger = openDb(to());
+    try {
+      logger.prepare("INSERT INTO realtime_data (timestamp, parameter_name, value, unit) VALUES ('2026-04-21 07:00:00', 'AFTER_RESTORE', 12.5, 'V')").run();
+    } finally {
+      logger.close();
+    }
+    expect(sqliteValue(to(), "SELECT id FROM realtime_data WHERE parameter_name = 'AFTER_RESTORE'")).toBe(801);
+
+    const pushed = await push(to());
+    // Only the new row went: nothing at or below the marks was sent again.
+    expect(pushed.tables.filter((t: any) => t.sent).map((t: any) => [t.table, t.sent, t.inserted, t.updated])).toEqual([["realtime_data", 1, 1, 0]]);
+    const after = await serverReadings();
+    expect(after.slice(0, 800)).toEqual(before);
+    expect(after.slice(800).map((r) => [Number(r.source_id), r.parameter_name, r.value])).toEqual([[801, "AFTER_RESTORE", 12.5]]);
+  });
+
+  test("a backup older than the agent gets sync_log; an empty AUTOINCREMENT table gets its sqlite_sequence row; a table without AUTOINCREMENT is warned about", async () => {
+    const setup = openDb(db, { create: true });
+    setup.exec(`CREATE TABLE realtime_data (id INTEGER PRIMARY KEY, timestamp TEXT, parameter_name TEXT, value REAL);
+      INSERT INTO realtime_data (timestamp, parameter_name, value) VALUES ('2026-04-19 08:00:00', 'RPM', 900), ('2026-04-19 08:00:01', 'RPM', 910);
+      CREATE TABLE alert_log (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT, alert_type TEXT, parameter_name TEXT, value REAL, threshold REAL)`);
+    setup.close();
+    const gz = tmp.path("old.db.gz");
+    writeFileSync(gz, gzipSync(readFileSync(db)));
+    const reading = (id: number) => ({ id, timestamp: "2026-04-19 08:00:00", parameter_name: "RPM", value: 900 });
+    const alert = { id: 42, timestamp: "2026-04-19 08:00:00", alert_type: "redline", parameter_name: "RPM", value: 7100, threshold: 7000 };
+    const seeded = await server.call("/api/v1/sync", { json: { deviceId: device, batchId: `${device}-seed`, tables: { realtime_data: { rows: [reading(1), reading(2), reading(3), reading(9)] }, alert_log: { rows: [alert] } } } });
+    expect(seeded.status).toBe(200);
+
+    const run = await restore("--from", gz, "--to", to());
+    expect(run.code).toBe(0);
+    expect(run.stdout.split("\n").slice(1)).toEqual([
+      `Moved its ids past what ${server.url} holds for ${device}:`,
+      "TABLE          SERVER MAX ID  NEXT ID  MARK",
+      "realtime_data              9  3        0 -> 9",
+      "alert_log                 42  1 -> 43  0 -> 42",
+      "",
+    ]);
+    expect(run.stderr).toBe(
+      "Warning: realtime_data has no AUTOINCREMENT, so its next id is max(rowid) + 1 = 3 and cannot be raised without adding a row; " +
+        "rows the logger writes with ids 3 to 9 are at or below the mark, so they stay on the Pi and are never pushed (pushing them would overwrite the server's rows)\n",
+    );
+    expect(sqliteValue(to(), "SELECT seq FROM sqlite_sequence WHERE name = 'alert_log'")).toBe(42);
+    expect(marks(to())).toEqual({ realtime_data: 9, alert_log: 42 });
+    const tables = openDb(to());
+    try {
+      const names = tables.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sync_%' ORDER BY name").all().map((r) => r.name);
+      expect(names).toEqual(["sync_backup", "sync_error", "sync_log", "sync_quarantine", "sync_row_hash"]);
+      tables.prepare("INSERT INTO alert_log (timestamp, alert_type, parameter_name, value, threshold) VALUES ('2026-04-21 07:00:00', 'redline', 'RPM', 7200, 7000)").run();
+      expect(tables.prepare("SELECT MAX(id) AS id FROM alert_log").get()).toEqual({ id: 43 });
+    } finally {
+      tables.close();
+    }
+  });
+
+  test("--offline restores without any server and warns what to do before the next push", async () => {
+    piDatabase(db);
+    const gz = tmp.path("obd.db.gz");
+    writeFileSync(gz, gzipSync(readFileSync(db)));
+    const run = await runAgent(["restore", "--from", gz, "--to", to(), "--offline"], { cwd: tmp.dir });
+    expect(run.stdout).toStartWith(`Restored ${gz} to ${to()} (`);
+    expect(run.stderr).toBe(
+      "Warning: restored without asking the server (--offline). If this Pi pushed rows after the backup was taken, the restored database will hand out their ids again, and the next push will overwrite those rows on the server.\n" +
+        "Before the logger or obd2-sync start, once the server is reachable, restore again without --offline:\n" +
+        `  obd2-sync restore --from ${gz} --to ${to()} --force\n` +
+        'or raise the ids by hand (docs/backups.md, "Restoring offline").\n',
+    );
+    expect(run.code).toBe(0);
+    expect(allRows(to())).toEqual(allRows(db));
+    expect(leftovers()).toEqual([]);
+  });
+
+  const risk = "without the ids the server holds for this device, the restored database could hand them out again and its next push would overwrite those rows on the server";
+  const refusals: [string, () => Promise<{ args: string[]; env: Record<string, string> }>, number, (url: string) => string][] = [
+    [
+      "an unreachable server refuses the restore with exit 1",
+      async () => {
+        // A port that was just free: nothing listens there.
+        const closed = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
+        const url = `http://127.0.0.1:${closed.port}`;
+        await closed.stop(true);
+        writeConfig(tmp.dir, { retries: 1, retryBaseSeconds: 0.01 });
+        return { args: ["--server", url, "--device-id", device], env };
+      },
+      1,
+      (url) =>
+        `Error: server ${url}: GET /api/v1/sync/state failed: ECONNREFUSED; gave up after 1 retry; ${risk}, so nothing was written to ${to()}\n` +
+        `Try: check that the server is up: curl ${url}/api/v1/ping; or pass --offline to restore without the server\n`,
+    ],
+    [
+      "a key the server refuses stops the restore with exit 2",
+      async () => ({ args: ["--server", server.url, "--device-id", device], env: { COMPANION_API_KEY: "not-the-key" } }),
+      2,
+      () =>
+        `Error: the server refused the API key (401 Invalid API key); ${risk}, so nothing was written to ${to()}\n` +
+        "Try: set COMPANION_API_KEY to a key the server accepts for this device (`npm run device -- add <id>` on the server); or pass --offline to restore without the server\n",
+    ],
+    [
+      "no server configured stops the restore with exit 2 before unpacking",
+      async () => ({ args: ["--device-id", device], env }),
+      2,
+      () => `Error: no server URL configured; ${risk}\nTry: pass --server http://<server>:8000, or set companionService.baseUrl in obd_config.json; or pass --offline to restore without the server\n`,
+    ],
+  ];
+  for (const [name, setup, code, stderr] of refusals) {
+    test(`${name}, leaving no target and no temp files`, async () => {
+      piDatabase(db);
+      const gz = tmp.path("obd.db.gz");
+      writeFileSync(gz, gzipSync(readFileSync(db)));
+      const { args, env: runEnv } = await setup();
+      const run = await runAgent(["restore", "--from", gz, "--to", to(), ...args], { cwd: tmp.dir, env: runEnv });
+      const url = args[args.indexOf("--server") + 1] ?? "";
+      expect(run).toEqual({ code, stdout: "", stderr: stderr(url) });
+      expect(existsSync(to())).toBe(false);
+      expect(leftovers()).toEqual([]);
+    });
+  }
 });
 
 describe("usage errors exit 2 with Error and Try", () => {

@@ -133,6 +133,31 @@ describe("usage errors exit 2 with Error and Try", () => {
   });
 });
 
+describe("init", () => {
+  test("creates every agent table it names, and says so in text and JSON", async () => {
+    const db = tmp.path("obd.db");
+    piDatabase(db);
+    const text = await runAgent(["init", "--db", db], { cwd: tmp.dir });
+    expect(text).toEqual({
+      code: 0,
+      stdout:
+        `Created sync_log in ${db}.\n` +
+        "Agent tables ready: sync_log, sync_quarantine, sync_row_hash, sync_error, sync_backup.\n" +
+        "Tables to sync: profiles, vehicle_info, calibration_sessions, realtime_data, statistics, ai_recommendations, connection_log, alert_log.\n",
+      stderr: "",
+    });
+    const json = await runAgent(["init", "--db", db, "--json"], { cwd: tmp.dir });
+    expect(JSON.parse(json.stdout)).toMatchObject({ db, syncLog: "adopted", agentTables: ["sync_log", "sync_quarantine", "sync_row_hash", "sync_error", "sync_backup"], missing: [] });
+    const pi = openDb(db);
+    try {
+      const agentTables = pi.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sync_%' ORDER BY name").all().map((r) => r.name);
+      expect(agentTables).toEqual(["sync_backup", "sync_error", "sync_log", "sync_quarantine", "sync_row_hash"]);
+    } finally {
+      pi.close();
+    }
+  });
+});
+
 describe("against the real server", () => {
   let server: Awaited<ReturnType<typeof startServer>>;
   beforeAll(async () => {

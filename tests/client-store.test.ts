@@ -48,7 +48,7 @@ describe("sync_log", () => {
     commitAppendChunk(db, "realtime_data", { mark: 42, batchId: "b-1", rejected: [] });
     expect(initStore(db, ["realtime_data", "profiles"])).toEqual({ adopted: true });
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sync_%' ORDER BY name").all().map((r) => r.name);
-    expect(tables).toEqual(["sync_error", "sync_log", "sync_quarantine", "sync_row_hash"]);
+    expect(tables).toEqual(["sync_backup", "sync_error", "sync_log", "sync_quarantine", "sync_row_hash"]);
     expect([...readMarks(db)].map(([t, m]) => [t, m.lastSyncedId, m.status])).toEqual([
       ["profiles", 0, "pending"],
       ["realtime_data", 42, "ok"],

@@ -2,12 +2,12 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { backupAll, backupTemp, wildcardsInNameOnly, type BackupResult } from "../backup.ts";
-import { CliError, EXIT, openPiDb, parseFlags, printJson, type ExitCode } from "../cli.ts";
+import { CliError, EXIT, haltError, openPiDb, parseFlags, printJson, type ExitCode } from "../cli.ts";
 import { loadApiKey, loadConfig, requireTarget, type AgentConfig } from "../config.ts";
 import { acquireLock } from "../lock.ts";
-import { onShutdown, Stopped, type ShutdownHandle } from "../shutdown.ts";
+import { onShutdown, type ShutdownHandle } from "../shutdown.ts";
 import type { SqliteDb } from "../sqlite.ts";
-import { AuthError, SyncClient, Unreachable } from "../transport.ts";
+import { SyncClient } from "../transport.ts";
 
 export const usage = `Usage: obd2-sync backup [--db PATH] [--server URL] [--device-id ID] [--config FILE]
                         [--logs GLOB] [--logs-only] [--temp-dir DIR] [--wait] [--json]
@@ -108,12 +108,7 @@ export async function main(args: string[]): Promise<ExitCode> {
     if (flags.json) {
       printJson({ ok, server: target.serverUrl, deviceId: target.deviceId, db: config.dbPath, database: result.database ?? null, logs: result.logs, error: result.halted?.message ?? null });
     } else print(result, config.dbPath, target.serverUrl, settings.logs);
-    const halted = result.halted;
-    if (halted instanceof AuthError) {
-      throw new CliError(halted.message, "set COMPANION_API_KEY to a key the server accepts for this device (`npm run device -- add <id>` on the server)", EXIT.usage);
-    }
-    if (halted instanceof Unreachable) throw new CliError(`server ${target.serverUrl}: ${halted.message}`, `check that the server is up: curl ${target.serverUrl}/api/v1/ping`, EXIT.unsynced);
-    if (halted instanceof Stopped) throw new CliError(`stopped by ${shutdown.signal ?? "a signal"}; nothing half-done is kept`, "run `obd2-sync backup` again", EXIT.unsynced);
+    if (result.halted) throw haltError(result.halted, { command: "backup", serverUrl: target.serverUrl, signal: shutdown.signal, stopped: "nothing half-done is kept" }) ?? result.halted;
     return ok ? EXIT.ok : EXIT.unsynced;
   } finally {
     shutdown.dispose();

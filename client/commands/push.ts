@@ -1,13 +1,13 @@
 /** `obd2-sync push`: drains everything now, then prints a per-table summary. */
-import { CliError, EXIT, openPiDb, parseFlags, printJson, type ExitCode } from "../cli.ts";
+import { CliError, EXIT, haltError, openPiDb, parseFlags, printJson, type ExitCode } from "../cli.ts";
 import { loadApiKey, loadConfig, requireTarget, type AgentConfig } from "../config.ts";
 import { acquireLock } from "../lock.ts";
 import { progressBar, type Progress } from "../progress.ts";
 import { collectState, count, formatTable } from "../report.ts";
-import { onShutdown, Stopped, type ShutdownHandle } from "../shutdown.ts";
+import { onShutdown, type ShutdownHandle } from "../shutdown.ts";
 import type { SqliteDb } from "../sqlite.ts";
 import { pushAll, type PushResult } from "../sync.ts";
-import { AuthError, SyncClient, Unreachable } from "../transport.ts";
+import { SyncClient } from "../transport.ts";
 
 export const usage = `Usage: obd2-sync push [--db PATH] [--server URL] [--device-id ID] [--batch-size N]
                       [--config FILE] [--retry-quarantined] [--wait] [--json]
@@ -97,12 +97,7 @@ export async function main(args: string[]): Promise<ExitCode> {
       }
       if (ok) console.log(arrived ? `Caught up; ${count(arrived)} rows logged since then go next time.` : "Everything is on the server.");
     }
-    const halted = result.halted;
-    if (halted instanceof AuthError) {
-      throw new CliError(halted.message, "set COMPANION_API_KEY to a key the server accepts for this device (`npm run device -- add <id>` on the server)", EXIT.usage);
-    }
-    if (halted instanceof Unreachable) throw new CliError(`server ${target.serverUrl}: ${halted.message}`, `check that the server is up: curl ${target.serverUrl}/api/v1/ping`, EXIT.unsynced);
-    if (halted instanceof Stopped) throw new CliError(`stopped by ${shutdown.signal ?? "a signal"}; the rest is sent next time`, "run `obd2-sync push` again", EXIT.unsynced);
+    if (result.halted) throw haltError(result.halted, { command: "push", serverUrl: target.serverUrl, signal: shutdown.signal, stopped: "the rest is sent next time" }) ?? result.halted;
     return ok ? EXIT.ok : EXIT.unsynced;
   } finally {
     bar?.done();
