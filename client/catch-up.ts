@@ -15,7 +15,7 @@
  * cannot be raised without adding a row; it is reported, not changed.
  */
 import type { TableName } from "../lib/tables.ts";
-import { discoverTables } from "./delta.ts";
+import { discoverTables, q } from "./delta.ts";
 import type { SqliteDb } from "./sqlite.ts";
 import { hasTable, initStore, raiseMark, readMarks } from "./store.ts";
 import type { ServerState } from "./transport.ts";
@@ -33,8 +33,6 @@ export type CaughtUp = {
   markBefore: number | null;
   markAfter: number | null;
 };
-
-const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 function isAutoincrement(db: SqliteDb, table: string): boolean {
   const sql = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(table)?.sql;

@@ -34,7 +34,8 @@ export type Item = { key: number | string; json: Uint8Array; hash: string; drive
 
 export type Limits = { maxRows: number; maxBytes: number };
 
-const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+/** A SQLite identifier, quoted. */
+export const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 function columnsOf(db: SqliteDb, table: string): Set<string> {
   return new Set(db.prepare("SELECT name FROM pragma_table_info(?)").all(table).map((r) => String(r.name)));

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { findProgram, provisionDatabase, startMariaDb } from "./mariadb-server.ts";
+import { findProgram, isRoot, provisionDatabase, startMariaDb } from "./mariadb-server.ts";
 
 export type EmbeddedDb = { url: string; stop(): Promise<void> };
 
@@ -15,7 +15,7 @@ const INSTALL = "apt-get update && apt-get install -y mariadb-server";
 
 function ensureInstalled(log: (msg: string) => void) {
   if (findProgram("mariadbd")) return;
-  if (process.getuid?.() !== 0) {
+  if (!isRoot()) {
     throw new Error(`MariaDB is not installed. Run:\n  sudo sh -c '${INSTALL}'\nor set DATABASE_URL to an existing MySQL/MariaDB database.`);
   }
   log(`MariaDB is not installed; running: ${INSTALL}`);

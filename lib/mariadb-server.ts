@@ -65,7 +65,8 @@ async function canConnect(socket: string): Promise<boolean> {
   }
 }
 
-function isRoot() {
+/** Whether this process runs as root (mariadbd then needs --user=root, and apt-get may be run). */
+export function isRoot() {
   return typeof process.getuid === "function" && process.getuid() === 0;
 }
 
