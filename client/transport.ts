@@ -10,13 +10,15 @@
  * (ServerRefused), except a sync's 400, 413 and 422: answers about the
  * chunk's content, which the caller acts on.
  */
+import type { Problem } from "../lib/errors.ts";
 import { closeSync, openSync, readSync } from "node:fs";
 import { TABLES, type TableName } from "../lib/tables.ts";
 import type { Item } from "./delta.ts";
 import { collectGarbage, gzip } from "./native.ts";
 import { sleep, Stopped, type Shutdown } from "./shutdown.ts";
 
-export type Problem = { path: string; message: string; table?: string; row?: number; column?: string };
+/** One problem of a 422, as the server reports it. */
+export type { Problem };
 export type Counts = { inserted: number; updated: number; errors: number };
 
 export type SyncAnswer =
