@@ -24,6 +24,13 @@ const configSchema = z.object({
   BACKUP_RETENTION_COUNT: positiveInt(30),
   MAX_SYNC_PAYLOAD_MB: positive(10),
   ANALYSIS_TIMEOUT_SECONDS: positive(120),
+  ANALYSIS_POLL_SECONDS: positive(5),
+  ANALYSIS_RETRY_SECONDS: positive(30),
+  ANALYSIS_MAX_ATTEMPTS: positiveInt(5),
+  METRICS_PUBLIC: z
+    .enum(["true", "false"], { error: "must be true or false" })
+    .default("false")
+    .transform((v) => v === "true"),
   NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
 });
 

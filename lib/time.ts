@@ -39,6 +39,15 @@ export function sqlTimestamp(d: Date): string {
   return `${formatUtc(d)}.${pad(d.getUTCMilliseconds(), 3)}`;
 }
 
+/**
+ * A DATETIME the server read back as text (DATE_FORMAT, session time zone
+ * UTC) as a Date. Raw queries read times as text because the connector would
+ * take a DATETIME in the process's local time zone.
+ */
+export function fromSqlDatetime(text: string): Date {
+  return new Date(`${text.slice(0, 10)}T${text.slice(11, 23)}Z`);
+}
+
 /** The clock, behind an interface so tests can pin it. */
 export type Clock = { now(): Date };
 export const systemClock: Clock = { now: () => new Date() };

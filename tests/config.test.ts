@@ -43,6 +43,10 @@ describe("loadConfig", () => {
       BACKUP_RETENTION_COUNT: 30,
       MAX_SYNC_PAYLOAD_MB: 10,
       ANALYSIS_TIMEOUT_SECONDS: 120,
+      ANALYSIS_POLL_SECONDS: 5,
+      ANALYSIS_RETRY_SECONDS: 30,
+      ANALYSIS_MAX_ATTEMPTS: 5,
+      METRICS_PUBLIC: false,
       NODE_ENV: "production",
     });
   });
@@ -69,6 +73,8 @@ describe("loadConfig", () => {
       BACKUP_RETENTION_COUNT: "2.5",
       MAX_SYNC_PAYLOAD_MB: "-1",
       ANALYSIS_TIMEOUT_SECONDS: "soon",
+      ANALYSIS_MAX_ATTEMPTS: "0",
+      METRICS_PUBLIC: "yes",
       NODE_ENV: "staging",
     };
     expect(problems(env)).toBe(
@@ -83,6 +89,8 @@ describe("loadConfig", () => {
           "  BACKUP_RETENTION_COUNT: Invalid input: expected int, received number",
           "  MAX_SYNC_PAYLOAD_MB: Too small: expected number to be >0",
           "  ANALYSIS_TIMEOUT_SECONDS: Invalid input: expected number, received NaN",
+          "  ANALYSIS_MAX_ATTEMPTS: Too small: expected number to be >0",
+          "  METRICS_PUBLIC: must be true or false",
           '  NODE_ENV: Invalid option: expected one of "development"|"production"|"test"',
         ].join("\n"),
     );

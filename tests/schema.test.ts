@@ -259,9 +259,11 @@ describe("the drift checks themselves", () => {
 
   test("should parse every model and enum, skipping relation fields", () => {
     expect(schema.models.map((m) => m.name).sort()).toEqual(
-      [...TABLES.map((t) => t.name), "analysis_history", "devices", "sync_history"].sort(),
+      [...TABLES.map((t) => t.name), "analysis_history", "analysis_jobs", "devices", "sync_history"].sort(),
     );
-    expect(schema.enums).toEqual({ SyncStatus: ["success", "failed", "partial"], AnalysisStatus: ["pending", "running", "completed", "failed"] });
+    expect(schema.enums).toEqual({ SyncStatus: ["success", "failed", "partial"], AnalysisStatus: ["pending", "running", "completed", "failed"],
+      AnalysisTrigger: ["api", "auto"],
+    });
     const profiles = schema.models.find((m) => m.name === "profiles")!;
     expect(profiles.fields.map((f) => f.name)).not.toContain("realtime_data");
     expect(schema.models.find((m) => m.name === "realtime_data")!.fields.map((f) => f.name)).not.toContain("profile");

@@ -1,0 +1,133 @@
+/**
+ * The auto-analysis worker: runs inside the server process, claims queued
+ * drives (lib/analysis-jobs.ts) one at a time and analyses them. It never
+ * touches a sync's response: /sync only enqueues and wakes it.
+ *
+ * Retries: while Ollama is unreachable a job waits ANALYSIS_RETRY_SECONDS
+ * without using up an attempt (Ollama being off for a weekend is normal at
+ * home). Other failures back off exponentially, doubling from
+ * ANALYSIS_RETRY_SECONDS up to an hour, and after ANALYSIS_MAX_ATTEMPTS the
+ * job is marked failed.
+ */
+import { claimJob, finishJob, type Job, type JobOutcome } from "./analysis-jobs.ts";
+import { AnalysisFailed, runAnalysis } from "./analysis.ts";
+import type { Config } from "./config.ts";
+import type { Db } from "./db.ts";
+import type { Logger } from "./logger.ts";
+import { systemClock, type Clock } from "./time.ts";
+
+export type AnalysisWorker = {
+  /** Look for due jobs now (a sync just queued one). */
+  wake(): void;
+  /**
+   * Stops at a job boundary: no new claims; a running analysis gets up to
+   * graceMs to finish, then it is aborted and its job goes back to the queue
+   * as it was. Resolves when the worker is idle.
+   */
+  stop(graceMs?: number): Promise<void>;
+};
+
+type WorkerDeps = { db: Db; config: Config; logger: Logger; clock?: Clock };
+
+const MAX_BACKOFF_MS = 3600_000;
+
+/** Starts the worker loop. */
+export function startAnalysisWorker(deps: WorkerDeps): AnalysisWorker {
+  const { db, config } = deps;
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger.child({ component: "analysis-worker" });
+  const retryMs = config.ANALYSIS_RETRY_SECONDS * 1000;
+  // A claim outlives the longest analysis, so only a dead worker's job is claimed again.
+  const leaseMs = config.ANALYSIS_TIMEOUT_SECONDS * 1000 + 60_000;
+
+  let stopping = false;
+  let wakeUp: (() => void) | undefined;
+  let running: AbortController | undefined;
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wakeUp = undefined;
+        resolve();
+      }
+      wakeUp = done;
+    });
+
+  async function outcomeOf(job: Job, signal: AbortSignal): Promise<JobOutcome> {
+    try {
+      const result = await runAnalysis(
+        { db, config, logger, clock },
+        { deviceId: job.deviceId, start: job.start, end: job.end },
+        { analysisId: job.analysisId ?? undefined, trigger: "auto", signal },
+      );
+      if (result.status === "empty") {
+        logger.info({ jobId: job.jobId, deviceId: job.deviceId }, "Auto-analysis: the drive has no readings on the server; nothing to analyse");
+        return { state: "completed", analysisId: job.analysisId };
+      }
+      logger.info({ jobId: job.jobId, analysisId: result.analysisId, recommendations: result.recommendations.length }, "Auto-analysis completed");
+      return { state: "completed", analysisId: result.analysisId };
+    } catch (err) {
+      const analysisId = err instanceof AnalysisFailed ? err.analysisId : job.analysisId;
+      const now = clock.now().getTime();
+      if (err instanceof AnalysisFailed && err.kind === "aborted") {
+        return { state: "pending", runAfter: new Date(now), error: "stopped with the server", countsAttempt: false, analysisId };
+      }
+      if (err instanceof AnalysisFailed && err.kind === "unavailable") {
+        logger.warn({ jobId: job.jobId, deviceId: job.deviceId, ollamaUrl: config.OLLAMA_BASE_URL }, "Auto-analysis skipped: Ollama unavailable");
+        return { state: "pending", runAfter: new Date(now + retryMs), error: "Ollama unavailable", countsAttempt: false, analysisId };
+      }
+      const error = err instanceof AnalysisFailed ? (err.ollamaError ?? err.message) : String((err as Error)?.message ?? err);
+      const attempts = job.attempts + 1;
+      if (attempts >= config.ANALYSIS_MAX_ATTEMPTS) {
+        logger.error({ err, jobId: job.jobId, attempts }, "Auto-analysis failed for good");
+        return { state: "failed", error, analysisId };
+      }
+      const backoff = Math.min(retryMs * 2 ** (attempts - 1), MAX_BACKOFF_MS);
+      logger.warn({ err, jobId: job.jobId, attempts, retryInMs: backoff }, "Auto-analysis failed; will retry");
+      return { state: "pending", runAfter: new Date(now + backoff), error, countsAttempt: true, analysisId };
+    }
+  }
+
+  async function loop() {
+    while (!stopping) {
+      let job: Job | undefined;
+      try {
+        job = await claimJob(db.pool, clock.now(), leaseMs);
+      } catch (err) {
+        logger.error({ err }, "could not claim an analysis job");
+      }
+      if (!job) {
+        await sleep(config.ANALYSIS_POLL_SECONDS * 1000);
+        continue;
+      }
+      running = new AbortController();
+      const outcome = await outcomeOf(job, running.signal);
+      running = undefined;
+      try {
+        await finishJob(db.pool, job, outcome, clock.now());
+      } catch (err) {
+        // The lease runs out and another claim picks the job up again.
+        logger.error({ err, jobId: job.jobId }, "could not record an analysis job's outcome");
+      }
+    }
+  }
+
+  const done = loop();
+  return {
+    wake: () => wakeUp?.(),
+    async stop(graceMs = 10_000) {
+      stopping = true;
+      wakeUp?.();
+      const job = running;
+      if (job) {
+        const timer = setTimeout(() => job.abort(), graceMs);
+        await done;
+        clearTimeout(timer);
+      } else {
+        await done;
+      }
+    },
+  };
+}

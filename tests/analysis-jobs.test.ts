@@ -1,0 +1,369 @@
+/**
+ * Auto-analysis: /sync queues a completed drive in its own transaction, and
+ * the worker runs it against a real Ollama-protocol server on loopback,
+ * retrying while Ollama is down and surviving a restart of the server.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import pino from "pino";
+import { claimJob, finishJob } from "../lib/analysis-jobs.ts";
+import { startAnalysisWorker, type AnalysisWorker } from "../lib/analysis-worker.ts";
+import { freePort } from "../lib/mariadb-server.ts";
+import { API_KEY, testApp, type TestApp } from "./helpers/app.ts";
+import { startFakeOllama, type FakeOllama } from "./helpers/fake-ollama.ts";
+
+const RECOMMENDATIONS = [
+  { rank: 1, category: "cooling", recommendation: "Check the thermostat and fan switch.", confidence: 0.8 },
+  { rank: 2, category: "fuel", recommendation: "Inspect for vacuum leaks.", confidence: 0.6 },
+  { rank: 3, category: "ignition", recommendation: "Inspect the plugs.", confidence: 0.4 },
+];
+const replyWithRecommendations = () => JSON.stringify(RECOMMENDATIONS);
+
+/** Fast retries and polling, so tests wait milliseconds, not the production seconds. */
+const FAST = { ANALYSIS_POLL_SECONDS: "0.05", ANALYSIS_RETRY_SECONDS: "0.05" };
+
+const stamp = (minute: number, second = 0) => `2026-04-19 08:${String(minute).padStart(2, "0")}:${String(second).padStart(2, "0")}`;
+
+/** 50 readings across 10 minutes starting at 08:00, with ids from `firstId`. */
+function readings(firstId = 1) {
+  return Array.from({ length: 50 }, (_, i) => ({
+    id: firstId + i,
+    timestamp: stamp(Math.floor((i * 12) / 60), (i * 12) % 60),
+    parameter_name: i % 2 ? "COOLANT_TEMP" : "RPM",
+    value: i % 2 ? 85 + i / 10 : 850 + (i % 7),
+    unit: i % 2 ? "°C" : "rpm",
+    profile_id: "daily",
+    data_source: "real",
+    drive_id: 1,
+  }));
+}
+
+const event = (id: number, event_type: string, timestamp: string) => ({
+  id,
+  timestamp,
+  event_type,
+  mac_address: "/dev/rfcomm0",
+  success: 1,
+  error_message: null,
+  retry_count: 0,
+  data_source: "real",
+  drive_id: 1,
+});
+
+const DRIVE = { start: event(1, "drive_start", stamp(0)), end: event(2, "drive_end", stamp(10)) };
+
+function sync(t: TestApp, deviceId: string, batchId: string, tables: Record<string, unknown[]>) {
+  const body = Object.fromEntries(Object.entries(tables).map(([name, rows]) => [name, { rows }]));
+  return t.call("/api/v1/sync", { json: { deviceId, batchId, tables: body } });
+}
+
+const jobsOf = (t: TestApp, deviceId: string) =>
+  t.db.pool.query({ sql: "SELECT * FROM analysis_jobs WHERE device_id = ? ORDER BY job_id", dateStrings: true }, [deviceId]);
+
+/** Polls until the device's job reaches `state`; fails with what the job looks like after `deadlineMs`. */
+async function jobReaches(t: TestApp, deviceId: string, state: string, deadlineMs = 20_000) {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const [job] = await jobsOf(t, deviceId);
+    if (job?.state === state) return job;
+    if (Date.now() > until) throw new Error(`job of ${deviceId} never reached ${state}: ${JSON.stringify(job)}`);
+    await Bun.sleep(25);
+  }
+}
+
+/** A pino logger whose lines the test can read. */
+function capturedLogger() {
+  const lines: { level: number; msg: string }[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split("\n")) if (line) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { logger: pino({ level: "info" }, stream), lines };
+}
+
+let seq = 0;
+const device = () => `jobs-pi-${++seq}`;
+
+describe("queueing on /sync", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    // No worker here: the tests look at the queue itself.
+    t = await testApp();
+  });
+  afterAll(() => t.close());
+
+  test("a batch with drive_start and drive_end queues its drive once, even when replayed", async () => {
+    const d = device();
+    const tables = { realtime_data: readings(), connection_log: [DRIVE.start, DRIVE.end] };
+    const receipt = await (await sync(t, d, "b-1", tables)).json();
+    expect(receipt).toMatchObject({ status: "ok", driveDataReceived: true, autoAnalysisTriggered: true });
+    const again = await (await sync(t, d, "b-1", tables)).json();
+    expect(again).toMatchObject({ status: "ok", autoAnalysisTriggered: true });
+    const jobs = await jobsOf(t, d);
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]).toMatchObject({ state: "pending", attempts: 0, batch_id: "b-1", drive_start: `${stamp(0)}.000000`, drive_end: `${stamp(10)}.000000` });
+  });
+
+  test("a batch without connection_log queues nothing", async () => {
+    const d = device();
+    const receipt = await (await sync(t, d, "b-2", { realtime_data: readings() })).json();
+    expect(receipt).toMatchObject({ status: "ok", driveDataReceived: false, autoAnalysisTriggered: false });
+    expect(await jobsOf(t, d)).toHaveLength(0);
+  });
+
+  test("drive_start alone queues nothing; the drive_end in a later batch queues the drive from the start already on the server", async () => {
+    const d = device();
+    const first = await (await sync(t, d, "b-3", { realtime_data: readings(), connection_log: [DRIVE.start] })).json();
+    expect(first.autoAnalysisTriggered).toBe(false);
+    expect(await jobsOf(t, d)).toHaveLength(0);
+    const second = await (await sync(t, d, "b-4", { connection_log: [DRIVE.end] })).json();
+    expect(second.autoAnalysisTriggered).toBe(true);
+    const [job] = await jobsOf(t, d);
+    expect(job).toMatchObject({ batch_id: "b-4", drive_start: `${stamp(0)}.000000`, drive_end: `${stamp(10)}.000000` });
+  });
+
+  test("the most recent pair is queued, and a drive_end whose start is missing queues nothing", async () => {
+    const d = device();
+    // Drive 1 complete, then drive 2's start and end in one batch: only drive 2 is the batch's latest drive.
+    const events = [DRIVE.start, DRIVE.end, event(3, "drive_start", stamp(20)), event(4, "drive_end", stamp(30))];
+    await sync(t, d, "b-5", { connection_log: events });
+    const jobs = await jobsOf(t, d);
+    expect(jobs.map((j: any) => [j.drive_start, j.drive_end])).toEqual([[`${stamp(20)}.000000`, `${stamp(30)}.000000`]]);
+
+    // A drive_end after drive 2's end with no start of its own (the start was lost) must not pair with drive 2's start.
+    const orphan = await (await sync(t, d, "b-6", { connection_log: [event(5, "drive_end", stamp(40))] })).json();
+    expect(orphan.autoAnalysisTriggered).toBe(false);
+    expect(await jobsOf(t, d)).toHaveLength(1);
+  });
+
+  test("an invalid batch queues nothing: the job is part of the rolled-back transaction", async () => {
+    const d = device();
+    const bad = readings();
+    bad[49] = { ...bad[49]!, value: "hot" as unknown as number };
+    const res = await sync(t, d, "b-7", { realtime_data: bad, connection_log: [DRIVE.start, DRIVE.end] });
+    expect(res.status).toBe(422);
+    expect(await jobsOf(t, d)).toHaveLength(0);
+    expect(await t.db.query("SELECT COUNT(*) AS n FROM connection_log WHERE source_device = ?", [d])).toEqual([{ n: 0n }]);
+  });
+});
+
+describe("the worker", () => {
+  let ollama: FakeOllama;
+  let t: TestApp;
+  let worker: AnalysisWorker | undefined;
+  const log = capturedLogger();
+
+  beforeAll(async () => {
+    ollama = startFakeOllama({ reply: replyWithRecommendations });
+    t = await testApp({ OLLAMA_BASE_URL: ollama.url, ...FAST }, { analysisWorker: { wake: () => worker?.wake() } });
+    worker = startAnalysisWorker({ db: t.db, config: t.config, logger: log.logger });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    ollama.stop();
+    await t.close();
+  });
+
+  test("a synced drive is analysed: the job completes, and its recommendations and history row exist", async () => {
+    const d = device();
+    const res = await sync(t, d, "w-1", { realtime_data: readings(), connection_log: [DRIVE.start, DRIVE.end] });
+    expect(res.status).toBe(200);
+    const job = await jobReaches(t, d, "completed");
+    expect(job.attempts).toBe(1);
+    expect(job.analysis_id).not.toBeNull();
+    const [history] = await t.db.query("SELECT status, triggered_by, device_id FROM analysis_history WHERE analysis_id = ?", [job.analysis_id]);
+    expect(history).toEqual({ status: "completed", triggered_by: "auto", device_id: d });
+    const recs = await t.db.query(
+      "SELECT priority_rank, recommendation, sync_batch_id FROM ai_recommendations WHERE source_device = ? ORDER BY priority_rank",
+      [d],
+    );
+    expect(recs).toEqual(RECOMMENDATIONS.map((r) => ({ priority_rank: r.rank, recommendation: r.recommendation, sync_batch_id: String(job.analysis_id) })));
+  });
+
+  test("a drive with no readings on the server completes without calling Ollama", async () => {
+    const d = device();
+    const chats = ollama.chats.length;
+    await sync(t, d, "w-2", { connection_log: [DRIVE.start, DRIVE.end] });
+    const job = await jobReaches(t, d, "completed");
+    expect(job.analysis_id).toBeNull();
+    expect(ollama.chats.length).toBe(chats);
+  });
+});
+
+describe("retries", () => {
+  test("Ollama down: the sync still answers 200, the job waits without using attempts, and completes once Ollama is back", async () => {
+    const port = await freePort();
+    const log = capturedLogger();
+    const t = await testApp({ OLLAMA_BASE_URL: `http://127.0.0.1:${port}`, ...FAST });
+    const worker = startAnalysisWorker({ db: t.db, config: t.config, logger: log.logger });
+    let ollama: FakeOllama | undefined;
+    try {
+      const d = device();
+      const res = await sync(t, d, "r-1", { realtime_data: readings(), connection_log: [DRIVE.start, DRIVE.end] });
+      expect(res.status).toBe(200);
+      expect((await res.json()).autoAnalysisTriggered).toBe(true);
+
+      // Several rounds against the closed port.
+      for (let until = Date.now() + 20_000; log.lines.filter((l) => l.msg === "Auto-analysis skipped: Ollama unavailable").length < 3; ) {
+        if (Date.now() > until) throw new Error("the worker never reported Ollama unavailable three times");
+        await Bun.sleep(25);
+      }
+      const skipped = log.lines.find((l) => l.msg === "Auto-analysis skipped: Ollama unavailable")!;
+      expect(skipped.level).toBe(40); // pino's warn
+      const [waiting] = await jobsOf(t, d);
+      expect(waiting).toMatchObject({ attempts: 0, last_error: "Ollama unavailable" });
+      expect(["pending", "running"]).toContain(waiting.state);
+
+      ollama = startFakeOllama({ reply: replyWithRecommendations, port });
+      const job = await jobReaches(t, d, "completed");
+      expect(job.attempts).toBe(1);
+      // Every failed attempt and the success reuse one history row.
+      expect(await t.db.query("SELECT status FROM analysis_history WHERE device_id = ?", [d])).toEqual([{ status: "completed" }]);
+      expect(await t.db.query("SELECT COUNT(*) AS n FROM ai_recommendations WHERE source_device = ?", [d])).toEqual([{ n: 3n }]);
+    } finally {
+      await worker.stop();
+      ollama?.stop();
+      await t.close();
+    }
+  });
+
+  test("Ollama errors use up attempts with backoff, and the job fails after ANALYSIS_MAX_ATTEMPTS", async () => {
+    const ollama = startFakeOllama({ models: [] }); // the model is missing: every chat is an HTTP 404
+    const t = await testApp({ OLLAMA_BASE_URL: ollama.url, ANALYSIS_MAX_ATTEMPTS: "3", ...FAST });
+    const worker = startAnalysisWorker({ db: t.db, config: t.config, logger: capturedLogger().logger });
+    try {
+      const d = device();
+      await sync(t, d, "r-2", { realtime_data: readings(), connection_log: [DRIVE.start, DRIVE.end] });
+      const job = await jobReaches(t, d, "failed");
+      expect(job.attempts).toBe(3);
+      expect(job.last_error).toContain("not found");
+      expect(ollama.chats.length).toBe(3);
+      expect(await t.db.query("SELECT status FROM analysis_history WHERE device_id = ?", [d])).toEqual([{ status: "failed" }]);
+    } finally {
+      await worker.stop();
+      ollama.stop();
+      await t.close();
+    }
+  });
+
+  test("stop() aborts a hung analysis after its grace period and puts the job back as it was", async () => {
+    const ollama = startFakeOllama({ hang: true });
+    const t = await testApp({ OLLAMA_BASE_URL: ollama.url, ...FAST });
+    const worker = startAnalysisWorker({ db: t.db, config: t.config, logger: capturedLogger().logger });
+    try {
+      const d = device();
+      await sync(t, d, "r-3", { realtime_data: readings(), connection_log: [DRIVE.start, DRIVE.end] });
+      await jobReaches(t, d, "running");
+      await worker.stop(100);
+      const [job] = await jobsOf(t, d);
+      expect(job).toMatchObject({ state: "pending", attempts: 0, lease_until: null });
+    } finally {
+      ollama.stop();
+      await t.close();
+    }
+  });
+});
+
+describe("claims", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await testApp();
+  });
+  afterAll(() => t.close());
+
+  const queue = async (d: string, minute: number) =>
+    t.db.query(
+      "INSERT INTO analysis_jobs (device_id, drive_start, drive_end, batch_id, run_after) VALUES (?, ?, ?, 'b', '2026-01-01 00:00:00')",
+      [d, stamp(minute), stamp(minute + 5)],
+    );
+
+  test("concurrent claims never take the same job, and a claimed job is not claimed again while its lease runs", async () => {
+    const d = device();
+    await queue(d, 0);
+    await queue(d, 10);
+    const now = new Date("2026-06-01T00:00:00Z");
+    const claims = await Promise.all([claimJob(t.db.pool, now, 60_000), claimJob(t.db.pool, now, 60_000), claimJob(t.db.pool, now, 60_000)]);
+    const got = claims.filter((c) => c !== undefined);
+    expect(got).toHaveLength(2);
+    expect(new Set(got.map((c) => c!.jobId)).size).toBe(2);
+    expect(await claimJob(t.db.pool, new Date(now.getTime() + 30_000), 60_000)).toBeUndefined();
+
+    // A worker that died holding a claim: once the lease has passed, the job is claimed again.
+    const again = await claimJob(t.db.pool, new Date(now.getTime() + 61_000), 60_000);
+    expect(got.map((c) => c!.jobId)).toContain(again!.jobId);
+    for (const job of [...got, again]) await finishJob(t.db.pool, job!, { state: "completed", analysisId: null }, now);
+  });
+
+  test("a job waiting out its backoff is not claimed early", async () => {
+    await t.db.query("DELETE FROM analysis_jobs");
+    const d = device();
+    await queue(d, 0);
+    const now = new Date("2026-06-01T00:00:00Z");
+    const job = (await claimJob(t.db.pool, now, 60_000))!;
+    await finishJob(t.db.pool, job, { state: "pending", runAfter: new Date(now.getTime() + 5_000), error: "boom", countsAttempt: true, analysisId: null }, now);
+    expect(await claimJob(t.db.pool, new Date(now.getTime() + 4_000), 60_000)).toBeUndefined();
+    expect((await claimJob(t.db.pool, new Date(now.getTime() + 5_000), 60_000))?.attempts).toBe(1);
+  });
+});
+
+describe("a server restart", () => {
+  const ROOT = join(import.meta.dir, "..");
+  const BUN = join(ROOT, "node_modules/.bin/bun");
+
+  async function serve(env: Record<string, string>) {
+    const port = await freePort();
+    const proc = Bun.spawn([BUN, "scripts/server.bun.ts"], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? ROOT, API_KEY, PORT: String(port), LOG_LEVEL: "warn", ...FAST, ...env },
+      stdout: "ignore",
+      stderr: "inherit",
+    });
+    const url = `http://127.0.0.1:${port}`;
+    for (let until = Date.now() + 30_000; ; ) {
+      if (proc.exitCode !== null) throw new Error(`the server exited with ${proc.exitCode}`);
+      if (await fetch(`${url}/api/v1/ping`).then((r) => r.ok, () => false)) break;
+      if (Date.now() > until) throw new Error("the server never answered");
+      await Bun.sleep(50);
+    }
+    return { proc, url };
+  }
+
+  test("a job queued while Ollama was down completes after the server restarts with Ollama up", async () => {
+    const t = await testApp();
+    const ollamaPort = await freePort();
+    const env = { DATABASE_URL: t.db.url, OLLAMA_BASE_URL: `http://127.0.0.1:${ollamaPort}`, BACKUP_DIR: mkdtempSync(join(tmpdir(), "obd2-jobs-backups-")) };
+    let ollama: FakeOllama | undefined;
+    const first = await serve(env);
+    try {
+      const d = device();
+      const body = { deviceId: d, batchId: "restart-1", tables: { realtime_data: { rows: readings() }, connection_log: { rows: [DRIVE.start, DRIVE.end] } } };
+      const res = await fetch(`${first.url}/api/v1/sync`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": API_KEY }, body: JSON.stringify(body) });
+      expect(res.status).toBe(200);
+      expect((await res.json()).autoAnalysisTriggered).toBe(true);
+      first.proc.kill("SIGTERM");
+      expect(await first.proc.exited).toBe(0);
+      const [queued] = await jobsOf(t, d);
+      expect(queued.state).toBe("pending");
+
+      ollama = startFakeOllama({ reply: replyWithRecommendations, port: ollamaPort });
+      const second = await serve(env);
+      try {
+        const job = await jobReaches(t, d, "completed");
+        expect(job.analysis_id).not.toBeNull();
+        expect(await t.db.query("SELECT COUNT(*) AS n FROM ai_recommendations WHERE source_device = ?", [d])).toEqual([{ n: 3n }]);
+      } finally {
+        second.proc.kill("SIGTERM");
+        await second.proc.exited;
+      }
+    } finally {
+      if (first.proc.exitCode === null) first.proc.kill("SIGKILL");
+      ollama?.stop();
+      await t.close();
+    }
+  });
+});
