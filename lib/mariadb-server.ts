@@ -175,6 +175,8 @@ export async function provisionDatabase(
   await server.rootQuery(`CREATE DATABASE IF NOT EXISTS \`${db}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
   await server.rootQuery(`CREATE USER IF NOT EXISTS '${user}'@'127.0.0.1' IDENTIFIED BY ?`, [password]);
   await server.rootQuery(`ALTER USER '${user}'@'127.0.0.1' IDENTIFIED BY ?`, [password]);
-  await server.rootQuery(`GRANT ALL ON ${allDatabases ? "*.*" : `\`${db}\`.*`} TO '${user}'@'127.0.0.1'`);
+  // The test harness user also creates users and grants (tests/ops.test.ts runs setup-mysql.sh).
+  const on = allDatabases ? "*.*" : `\`${db}\`.*`;
+  await server.rootQuery(`GRANT ALL ON ${on} TO '${user}'@'127.0.0.1'${allDatabases ? " WITH GRANT OPTION" : ""}`);
   return `mysql://${user}:${encodeURIComponent(password)}@127.0.0.1:${server.port}/${db}`;
 }
