@@ -37,6 +37,8 @@ export type SimulateOptions = {
   realtimeRows?: number;
   /** Add drives to an existing file instead of creating one. */
   append?: boolean;
+  /** A failing cooling system in one drive (1-based, of this run's drives): from atMinute, coolant climbs to peakC over half of `minutes` and holds there; then the fan brings it down. */
+  overheat?: { drive: number; atMinute: number; minutes: number; peakC: number };
 };
 
 /** Rows written per table (tables the run did not touch count 0). */
@@ -313,7 +315,10 @@ const ALERTS = [
 const RPM_PER_KMH = [3.583, 1.947, 1.379, 1.03, 0.82].map((ratio) => ((ratio * 4.153 * 60) / 3.6 / (Math.PI * 0.632)));
 
 /** A drive's length in one-second ticks, driving style, and the engine's state at key-on. */
-type CarSpec = { ticks: number; performance: boolean; ambient: number; coolant: number; ltft: number };
+type CarSpec = { ticks: number; performance: boolean; ambient: number; coolant: number; ltft: number; overheat?: Overheat };
+
+/** SimulateOptions.overheat in ticks. */
+type Overheat = { from: number; ticks: number; peakC: number };
 
 type Segment = { kind: "idle" | "city" | "highway" | "traffic" | "pull"; target: number; left: number; gear: number; redline: number };
 
@@ -331,6 +336,7 @@ class Car {
   private iat: number;
   private coolant: number;
   private ltft: number;
+  private overheatBase = 0;
 
   constructor(
     private rng: Rng,
@@ -427,6 +433,13 @@ class Car {
     else if (this.coolant < 96) this.fan = false;
     if (this.fan) cooling += 0.12;
     this.coolant += heat - cooling;
+    const oh = this.spec.overheat;
+    if (oh && this.t > oh.from && this.t <= oh.from + oh.ticks) {
+      // No random draws here, so the readings before the fault are those of the same run without it.
+      if (this.t === oh.from + 1) this.overheatBase = this.coolant;
+      const rise = Math.min(1, (2 * (this.t - oh.from)) / oh.ticks);
+      this.coolant = Math.max(this.coolant, this.overheatBase + (oh.peakC - this.overheatBase) * rise);
+    }
 
     // Closed loop once warm: the narrowband sensor switches rich/lean and short-term trim chases it.
     const closedLoop = this.coolant > 60 && throttle < 80 && !fuelCut;
@@ -724,6 +737,7 @@ export function simulate(opts: SimulateOptions): SimulateSummary {
   if (opts.start !== undefined && startUs === undefined) {
     throw new UsageError(`start "${opts.start}" is not a datetime like ${DEFAULT_START}`, `--start "${DEFAULT_START}"`);
   }
+  const overheat = opts.overheat && overheatTicks(opts.overheat, drives, bulk);
   const existed = existsSync(opts.out);
   if (existed && !opts.append) throw new UsageError(`${opts.out} already exists`, `choose a new --out, or pass --append to add drives to it`);
 
@@ -747,7 +761,7 @@ export function simulate(opts: SimulateOptions): SimulateSummary {
     const w = new Writer(db, legacy, tableNames(db));
     const written = bulk
       ? writeBulk(w, { seed, minutes, rows: bulkRows, firstUs, firstDrive: resume.nextDrive })
-      : writeDrives(w, { seed, minutes, drives, firstUs, firstDrive: resume.nextDrive, fresh: !existed });
+      : writeDrives(w, { seed, minutes, drives, firstUs, firstDrive: resume.nextDrive, fresh: !existed, overheat });
     // Building realtime_data's three indexes takes SQLite about as long as writing the rows, so bulk files skip them.
     if (!existed) db.exec(`${indexSql({ realtime: !bulk })}\nPRAGMA journal_mode = WAL`);
     done = true;
@@ -761,13 +775,22 @@ export function simulate(opts: SimulateOptions): SimulateSummary {
 
 type DrivePlan = { seed: number; minutes: number; firstUs: number; firstDrive: number };
 
+function overheatTicks(o: NonNullable<SimulateOptions["overheat"]>, drives: number, bulk: boolean): Overheat & { drive: number } {
+  if (bulk) throw new UsageError("overheat applies to drives, not to realtimeRows");
+  if (!Number.isSafeInteger(o.drive) || o.drive < 1 || o.drive > drives) throw new UsageError(`overheat.drive must be a drive number from 1 to ${drives} (got ${o.drive})`);
+  if (!(o.atMinute >= 0)) throw new UsageError(`overheat.atMinute must be a number ≥ 0 (got ${o.atMinute})`);
+  if (!(o.minutes > 0)) throw new UsageError(`overheat.minutes must be a number > 0 (got ${o.minutes})`);
+  if (!(o.peakC > 0 && o.peakC <= 215)) throw new UsageError(`overheat.peakC must be a temperature in °C from 1 to 215 (got ${o.peakC})`);
+  return { drive: o.drive, from: Math.round(o.atMinute * 60), ticks: Math.max(1, Math.round(o.minutes * 60)), peakC: o.peakC };
+}
+
 /** Per-run weather and car state shared by the day's drives. */
 function runState(seed: number) {
   const r = new Rng(seed, 0);
   return { rng: r, ambient: r.between(6, 26), ltft: Math.round(r.between(-1, 4) / 0.78125) * 0.78125 };
 }
 
-function writeDrives(w: Writer, plan: DrivePlan & { drives: number; fresh: boolean }): number {
+function writeDrives(w: Writer, plan: DrivePlan & { drives: number; fresh: boolean; overheat?: Overheat & { drive: number } }): number {
   const { rng: runRng, ambient, ltft } = runState(plan.seed);
   const stamp = new Stamper(new Rng(plan.seed, -1));
   const ticks = plan.minutes * 60;
@@ -799,7 +822,8 @@ function writeDrives(w: Writer, plan: DrivePlan & { drives: number; fresh: boole
     const r = new Rng(plan.seed, driveId);
     const performance = !w.legacy && r.chance(0.3);
     const profile = performance ? "performance" : "daily";
-    const poll = new Poll(r, stamp, { ticks, performance, ambient, coolant, ltft });
+    const overheat = plan.overheat?.drive === n + 1 ? plan.overheat : undefined;
+    const poll = new Poll(r, stamp, { ticks, performance, ambient, coolant, ltft, overheat });
     const insertReadings = w.readings(profile, driveId);
     const startUs = driveUs;
     const endUs = startUs + (ticks + 2) * 1e6;
