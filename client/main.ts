@@ -1,11 +1,12 @@
 /**
  * obd2-sync: the Pi's sync agent. Pushes the EclipseTuner database's new and
  * changed rows to OBD2-Server, exactly once, while the logger keeps writing,
- * and backs the database and logs up there.
+ * backs the database and logs up there, and asks it to analyse a drive.
  * `bun client/main.ts <command>`, `node --import tsx client/main.ts <command>`,
  * or the compiled binary (scripts/build-client.ts).
  */
 import { CliError, EXIT } from "./cli.ts";
+import * as analyze from "./commands/analyze.ts";
 import * as backup from "./commands/backup.ts";
 import * as init from "./commands/init.ts";
 import * as push from "./commands/push.ts";
@@ -13,7 +14,7 @@ import * as restore from "./commands/restore.ts";
 import * as run from "./commands/run.ts";
 import * as status from "./commands/status.ts";
 
-const COMMANDS: Record<string, { usage: string; main(args: string[]): Promise<number> }> = { init, status, push, run, backup, restore };
+const COMMANDS: Record<string, { usage: string; main(args: string[]): Promise<number> }> = { init, status, push, run, backup, restore, analyze };
 
 const USAGE = `Usage: obd2-sync <command> [options]
 
@@ -25,6 +26,8 @@ Commands:
   backup   upload a consistent snapshot of the database (and changed log files) to the server
   restore  verify a downloaded database backup, move its ids past the server's, and
            unpack it into place (restore --offline: without asking the server)
+  analyze  analyze --last-drive: ask the server to analyse the last completed drive and
+           print its recommendations and findings
 
 Common options:
   --db PATH          the Pi's SQLite database (default ./data/obd.db, or pi.database.path)

@@ -1,7 +1,8 @@
 /**
  * The agent's side of the wire: the gzip POST /api/v1/sync, the streamed
  * multipart POST /api/v1/backup and GET /api/v1/sync/state (for restore),
- * with timeouts and bounded retries, and the cheap GET /api/v1/ping probe.
+ * with timeouts and bounded retries, the cheap GET /api/v1/ping probe, and
+ * POST /api/v1/analyze (one attempt, for `analyze`).
  * It classifies every answer; deciding what a rejected chunk means is
  * sync.ts's job.
  *
@@ -66,6 +67,8 @@ export function syncBody(a: { deviceId: string; batchId: string; table: TableNam
   return Buffer.concat(parts);
 }
 
+type Exchanged = { res: Response; body: Record<string, unknown>; detail: string };
+
 const describeError = (err: unknown): string => {
   const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
   if (e.name === "TimeoutError") return "timed out";
@@ -127,15 +130,30 @@ export class SyncClient {
     }
   }
 
+  /**
+   * POST /api/v1/analyze once, without retries: an analysis takes minutes of
+   * the server's model, and its 502/503/504 carry findings worth showing.
+   * Returns any answer but 401/403 (AuthError); no answer is Unreachable.
+   */
+  async analyze(payload: unknown, signal: AbortSignal): Promise<{ status: number; body: Record<string, unknown> }> {
+    const init = { headers: { "content-type": "application/json", "x-api-key": this.o.apiKey }, body: JSON.stringify(payload) };
+    const answer = await this.exchange("POST", "/api/v1/analyze", init, signal);
+    if (typeof answer === "string") throw new Unreachable(answer);
+    return { status: answer.res.status, body: answer.body };
+  }
+
   /** One request: the answer and its JSON with the statuses every request shares handled, or a string saying why it is worth retrying. */
-  private async request(
-    method: "GET" | "POST",
-    path: string,
-    init: RequestInit,
-    signal: AbortSignal,
-  ): Promise<{ res: Response; body: Record<string, unknown>; detail: string } | string> {
+  private async request(method: "GET" | "POST", path: string, init: RequestInit, signal: AbortSignal): Promise<Exchanged | string> {
+    const answer = await this.exchange(method, path, init, signal);
+    if (typeof answer === "string") return answer;
+    const { res, detail } = answer;
+    if (res.status === 429 || res.status >= 500) return `${method} ${path.split("?")[0]} answered ${res.status} (${detail})`;
+    return answer;
+  }
+
+  /** One request and its JSON, 401/403 thrown as AuthError; a string when no answer came. */
+  private async exchange(method: "GET" | "POST", path: string, init: RequestInit, signal: AbortSignal): Promise<Exchanged | string> {
     if (this.o.shutdown.stop.aborted) throw new Stopped("stopped");
-    const what = `${method} ${path.split("?")[0]}`;
     let res: Response;
     let body: Record<string, unknown>;
     try {
@@ -143,11 +161,10 @@ export class SyncClient {
       body = await readJson(res);
     } catch (err) {
       if (this.o.shutdown.abort.aborted) throw new Stopped("stopped");
-      return `${what} failed: ${describeError(err)}`;
+      return `${method} ${path.split("?")[0]} failed: ${describeError(err)}`;
     }
     const detail = typeof body.detail === "string" ? body.detail : `HTTP ${res.status}`;
     if (res.status === 401 || res.status === 403) throw new AuthError(`the server refused the API key (${res.status} ${detail})`);
-    if (res.status === 429 || res.status >= 500) return `${what} answered ${res.status} (${detail})`;
     return { res, body, detail };
   }
 

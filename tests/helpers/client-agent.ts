@@ -106,6 +106,16 @@ export function sqliteValue(dbPath: string, sql: string): SqlValue | undefined {
   }
 }
 
+/** Runs `sql` (one or more statements) on the file. */
+export function sqliteExec(dbPath: string, sql: string) {
+  const db = openDb(dbPath);
+  try {
+    db.exec(sql);
+  } finally {
+    db.close();
+  }
+}
+
 export const sqliteCount = (dbPath: string, sql: string) => Number(sqliteValue(dbPath, sql) ?? 0);
 
 /** sync_log marks by table, read straight from the file ({} before there is a sync_log). */
