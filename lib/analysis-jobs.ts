@@ -62,14 +62,20 @@ export type Job = { jobId: bigint; deviceId: string; start: Date; end: Date; att
 export async function claimJob(pool: Pool, now: Date, leaseMs: number): Promise<Job | undefined> {
   const conn = await pool.getConnection();
   try {
+    // READ COMMITTED: rows the scan looked at but did not pick are not left locked.
+    await conn.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
     await conn.beginTransaction();
     const at = sqlTimestamp(now);
-    const [row] = await conn.query(
-      `SELECT job_id, device_id, ${asText("drive_start")} AS drive_start, ${asText("drive_end")} AS drive_end, attempts, analysis_id FROM analysis_jobs
-       WHERE (state = 'pending' AND run_after <= ?) OR (state = 'running' AND lease_until < ?)
-       ORDER BY run_after LIMIT 1 FOR UPDATE SKIP LOCKED`,
-      [at, at],
+    // One condition per query, so each walks the (state, run_after) index in order and locks only the row it
+    // returns; an OR would sort all candidates first and lock them all, starving concurrent claimers.
+    const columns = `job_id, device_id, ${asText("drive_start")} AS drive_start, ${asText("drive_end")} AS drive_end, attempts, analysis_id`;
+    let [row] = await conn.query(
+      `SELECT ${columns} FROM analysis_jobs WHERE state = 'pending' AND run_after <= ? ORDER BY run_after LIMIT 1 FOR UPDATE SKIP LOCKED`,
+      [at],
     );
+    row ??= (
+      await conn.query(`SELECT ${columns} FROM analysis_jobs WHERE state = 'running' AND lease_until < ? LIMIT 1 FOR UPDATE SKIP LOCKED`, [at])
+    )[0];
     if (!row) {
       await conn.commit();
       return undefined;

@@ -56,6 +56,9 @@ export function validationError(error: z.ZodError): ApiError {
   return new ApiError(422, detail, { errors: problems });
 }
 
+/** A 422 for one field, in the shape of every 422. */
+export const fieldError = (field: string, message: string) => validationError(new z.ZodError([{ code: "custom", path: [field], message, input: undefined }]));
+
 export function handleError(err: Error, c: Context<AppEnv>) {
   // ApiErrors are deliberate answers; whoever throws one for a failure logs its cause.
   if (err instanceof ApiError) {

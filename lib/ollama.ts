@@ -1,13 +1,16 @@
 /** The Ollama side: the official client, with every request bounded by a timeout. */
 import { Ollama } from "ollama";
 
-export function ollamaClient(baseUrl: string, timeoutMs: number): Ollama {
+/**
+ * Every request ends after timeoutMs (rejecting with a TimeoutError) or when
+ * `signal` aborts (an AbortError), whichever comes first.
+ */
+export function ollamaClient(baseUrl: string, timeoutMs: number, signal?: AbortSignal): Ollama {
   return new Ollama({
     host: baseUrl,
     fetch: ((input: RequestInfo | URL, init?: RequestInit) => {
-      const timeout = AbortSignal.timeout(timeoutMs);
-      const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
-      return fetch(input, { ...init, signal });
+      const signals = [AbortSignal.timeout(timeoutMs), signal, init?.signal].filter((s) => s !== undefined && s !== null);
+      return fetch(input, { ...init, signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0] });
     }) as typeof fetch,
   });
 }

@@ -1,25 +1,34 @@
 /**
  * A real HTTP server speaking Ollama's protocol on loopback: `GET /`,
  * `GET /api/tags` and `POST /api/chat` (streamed or not), answered the way
- * Ollama answers them. Tests choose the models it lists and what chat replies.
+ * Ollama answers them. Tests choose the models it lists, what chat replies,
+ * and whether chat fails (an HTTP error) or answers late.
  */
 export type FakeOllama = {
   url: string;
   chats: unknown[];
   models: string[];
   reply: (request: any) => string;
+  /** Answer every chat with this HTTP status and Ollama's {"error": …} body. */
+  fail?: { status: number; error: string };
+  /** Hold every chat's answer this long. */
+  delayMs: number;
   stop(): void;
 };
 
-export function startFakeOllama({ models = ["gemma2:2b"], reply = () => "ok", hang = false } = {} as {
+export function startFakeOllama({ models = ["gemma2:2b"], reply = () => "ok", hang = false, fail, delayMs = 0, port = 0 } = {} as {
   models?: string[];
   reply?: (request: any) => string;
   /** Accept connections but never answer, like a wedged Ollama. */
   hang?: boolean;
+  fail?: { status: number; error: string };
+  delayMs?: number;
+  /** Listen here (0: any free port), e.g. to bring a stopped fake back at the same URL. */
+  port?: number;
 }): FakeOllama {
-  const fake: FakeOllama = { url: "", chats: [], models, reply, stop: () => server.stop(true) };
+  const fake: FakeOllama = { url: "", chats: [], models, reply, fail, delayMs, stop: () => server.stop(true) };
   const server = Bun.serve({
-    port: 0,
+    port,
     hostname: "127.0.0.1",
     async fetch(req) {
       if (hang) return new Promise<Response>(() => {});
@@ -40,6 +49,8 @@ export function startFakeOllama({ models = ["gemma2:2b"], reply = () => "ok", ha
       if (req.method === "POST" && pathname === "/api/chat") {
         const body = (await req.json()) as { model: string; stream?: boolean };
         fake.chats.push(body);
+        if (fake.delayMs > 0) await Bun.sleep(fake.delayMs);
+        if (fake.fail) return Response.json({ error: fake.fail.error }, { status: fake.fail.status });
         if (!fake.models.some((m) => m === body.model || m === `${body.model}:latest`)) {
           return Response.json({ error: `model "${body.model}" not found, try pulling it first` }, { status: 404 });
         }

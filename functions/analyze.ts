@@ -1,0 +1,144 @@
+/**
+ * POST /api/v1/analyze: analyses one drive window now (lib/analysis.ts) and
+ * answers with the recommendations and the rule-based findings. When Ollama
+ * fails, the findings still come back in the error body.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { App, AppEnv } from "../lib/app.ts";
+import { AnalysisFailed, FindingSchema, RecommendationSchema, runAnalysis } from "../lib/analysis.ts";
+import { DeviceIdSchema, requireDevice } from "../lib/auth.ts";
+import { ApiError, ErrorBody, errorResponse as error, fieldError } from "../lib/errors.ts";
+import { toSqlDatetime } from "../lib/time.ts";
+
+const required = { error: (iss: { input?: unknown }) => (iss.input === undefined ? "is required" : "must be a string") };
+
+/** An ISO 8601 time as the Pi writes them; without a zone it is UTC. */
+const time = (example: string) =>
+  z
+    .string(required)
+    .transform((text, ctx) => {
+      const sql = toSqlDatetime(text);
+      if (sql === undefined) {
+        ctx.addIssue({ code: "custom", message: `must be an ISO 8601 time such as 2026-11-22T10:00:00Z, not ${JSON.stringify(text.slice(0, 40))}` });
+        return z.NEVER;
+      }
+      return new Date(`${sql.slice(0, 10)}T${sql.slice(11, 23)}Z`);
+    })
+    .openapi({ type: "string", example, description: "ISO 8601; T or a space, optional fraction, optional Z or ±hh:mm (none = UTC)" });
+
+const AnalyzeRequest = z
+  .object({
+    profileId: z
+      .union([z.string().min(1).max(64), z.int()])
+      .transform(String)
+      .nullish()
+      .openapi({ description: "The Pi's profile id, e.g. daily; numbers are accepted and read as text. Readings without a profile count too." }),
+    deviceId: DeviceIdSchema.optional().openapi({ description: "Defaults to a device key's device, or to the only device the server knows" }),
+    driveStartTime: time("2026-11-22T10:00:00Z"),
+    driveEndTime: time("2026-11-22T10:30:00Z"),
+    parameters: z
+      .array(z.string().min(1).max(128))
+      .min(1)
+      .max(100)
+      .optional()
+      .openapi({ description: "Only these parameters' statistics and findings; all when absent", example: ["COOLANT_TEMP", "RPM"] }),
+    focusAreas: z
+      .array(z.string().min(1).max(200))
+      .max(10)
+      .optional()
+      .openapi({ description: "What the recommendations should address", example: ["cooling", "fuel economy"] }),
+  })
+  .superRefine((body, ctx) => {
+    if (body.driveEndTime <= body.driveStartTime) ctx.addIssue({ code: "custom", path: ["driveEndTime"], message: "must be after driveStartTime" });
+  })
+  .openapi("AnalyzeRequest");
+
+const Analysis = z
+  .object({
+    status: z.literal("ok"),
+    analysisId: z.int(),
+    recommendations: z.array(RecommendationSchema).openapi({ description: "At most 5, best first" }),
+    findings: z.array(FindingSchema).openapi({ description: "Rule-based, computed without the LLM" }),
+    model: z.string(),
+    processingTimeMs: z.int(),
+    dropped: z.int().openapi({ description: "Items of the model's reply that were malformed or beyond the fifth" }),
+  })
+  .openapi("Analysis");
+
+const NoData = z.object({
+  status: z.literal("ok"),
+  recommendations: z.array(RecommendationSchema).length(0),
+  findings: z.array(FindingSchema).length(0),
+  message: z.literal("No drive data found for the specified time window"),
+});
+
+const Failed = ErrorBody.extend({ analysisId: z.int(), findings: z.array(FindingSchema) });
+
+const route = createRoute({
+  method: "post",
+  path: "/api/v1/analyze",
+  summary: "Analyse a drive window: statistics, rule-based findings and the local LLM's recommendations",
+  description:
+    "Waits for Ollama, up to ANALYSIS_TIMEOUT_SECONDS. Recommendations are stored as ai_recommendations rows (sync_batch_id = the analysis id) " +
+    "and the analysis as an analysis_history row; a failed analysis is recorded as failed.",
+  tags: ["analysis"],
+  request: { body: { required: true, content: { "application/json": { schema: AnalyzeRequest } } } },
+  responses: {
+    200: { description: "The analysis, or a message when the window has no readings (Ollama is not asked)", content: { "application/json": { schema: z.union([Analysis, NoData]) } } },
+    401: error("Missing or invalid API key"),
+    403: error("A device key for another device"),
+    422: error("Invalid request, naming the field; also a missing deviceId when the server knows no device or several"),
+    502: error("Ollama answered with an error, e.g. the model is not pulled", Failed.extend({ ollamaError: z.string() })),
+    503: error("Ollama unreachable", Failed.extend({ ollamaUrl: z.string(), model: z.string() })),
+    504: error("The analysis took longer than ANALYSIS_TIMEOUT_SECONDS", Failed),
+  },
+});
+
+/** The key's device, or the only device the server knows. */
+async function defaultDevice(c: Context<AppEnv>): Promise<string> {
+  const auth = c.var.auth;
+  if (auth.kind === "device") return auth.deviceId;
+  const [row] = await c.var.deps.db.pool.query("SELECT COUNT(*) AS n, MIN(device_id) AS id FROM devices");
+  const n = Number(row.n);
+  if (n === 1) return row.id;
+  throw fieldError("deviceId", n === 0 ? "is required: no device has synced yet" : `is required: the server knows ${n} devices`);
+}
+
+export function registerAnalyze(app: App) {
+  app.openapi(route, async (c) => {
+    const body = c.req.valid("json");
+    const deviceId = body.deviceId ?? (await defaultDevice(c));
+    requireDevice(c, deviceId);
+    const { db, config, clock } = c.var.deps;
+    const request = {
+      deviceId,
+      profileId: body.profileId,
+      start: body.driveStartTime,
+      end: body.driveEndTime,
+      parameters: body.parameters,
+      focusAreas: body.focusAreas,
+    };
+    try {
+      const result = await runAnalysis({ db, config, clock, logger: c.var.logger }, request, { trigger: "api" });
+      if (result.status === "empty") {
+        return c.json({ status: "ok" as const, recommendations: [], findings: [], message: "No drive data found for the specified time window" as const }, 200);
+      }
+      const { analysisId, recommendations, findings, model, processingTimeMs, dropped } = result;
+      return c.json({ status: "ok" as const, analysisId: Number(analysisId), recommendations, findings, model, processingTimeMs, dropped }, 200);
+    } catch (err) {
+      if (!(err instanceof AnalysisFailed)) throw err;
+      const common = { analysisId: Number(err.analysisId), findings: err.findings };
+      switch (err.kind) {
+        case "unavailable":
+          throw new ApiError(503, "Ollama unavailable", { ollamaUrl: config.OLLAMA_BASE_URL, model: config.OLLAMA_MODEL, ...common });
+        case "ollama_error":
+          throw new ApiError(502, "Ollama error", { ollamaError: err.ollamaError, ...common });
+        case "timeout":
+          throw new ApiError(504, `Analysis timed out after ${config.ANALYSIS_TIMEOUT_SECONDS} s`, common);
+        default:
+          throw err;
+      }
+    }
+  });
+}
