@@ -21,7 +21,7 @@ import {
   stageUpload,
   type Staged,
 } from "../lib/backup-store.ts";
-import { ApiError, errorResponse as error, validationError } from "../lib/errors.ts";
+import { ApiError, errorResponse as error, fieldError, validationError } from "../lib/errors.ts";
 import { multipartBoundary, readMultipart, type Part } from "../lib/multipart.ts";
 
 const Fields = z.object({
@@ -71,9 +71,6 @@ const FORM_OVERHEAD_BYTES = 64 * 1024;
 /** The known text fields are short; a longer one is refused, not buffered. */
 const MAX_FIELD_BYTES = 1024;
 
-/** A 422 shaped like every other validation error, for one field. */
-const fieldError = (field: string, message: string) => validationError(new z.ZodError([{ code: "custom", path: [field], message, input: undefined }]));
-
 async function* capped(body: AsyncIterable<Uint8Array>, limit: number, tooLarge: () => Error) {
   let total = 0;
   for await (const chunk of body) {
@@ -107,7 +104,7 @@ export function registerBackup(app: App) {
   // route is documented with its body and mounted without it.
   app.openAPIRegistry.registerPath(route);
   app.openapi({ ...route, request: undefined, hide: true }, async (c) => {
-    const { config, clock } = c.var.deps;
+    const { config, clock, metrics } = c.var.deps;
     const maxBytes = Math.floor(config.MAX_BACKUP_SIZE_MB * 1024 * 1024);
     const tooLarge = () => new ApiError(413, `File too large. Max: ${config.MAX_BACKUP_SIZE_MB}MB`);
     const boundary = multipartBoundary(c.req.header("content-type"));
@@ -151,6 +148,7 @@ export function registerBackup(app: App) {
       const at = clock.now();
       const filename = await commitUpload(staged, dir, stem, ext, at);
       upload = undefined;
+      metrics.backupStored(form.deviceId, form.type, staged.sizeBytes);
       const rotated = await rotate(dir, config.BACKUP_RETENTION_COUNT, filename);
       c.var.logger.info({ deviceId: form.deviceId, type: form.type, filename, sizeBytes: staged.sizeBytes, rotated }, "backup stored");
       return c.json({ status: "ok" as const, filename, storedAt: at.toISOString(), sizeBytes: staged.sizeBytes, sha256: staged.sha256 }, 200);

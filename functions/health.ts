@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../lib/app.ts";
 import { ollamaStatus } from "../lib/ollama.ts";
-import { formatUptime } from "../lib/time.ts";
+import { formatUptime, withTimeout } from "../lib/time.ts";
 import { version } from "../lib/version.ts";
 
 const Health = z.object({
@@ -34,10 +34,6 @@ const route = createRoute({
 
 // The budget: each check runs in parallel under its own bound, so the whole answer stays under 5 s.
 const TIMEOUTS_MS = { mysql: 3000, ollama: 4500 };
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([work, new Promise<never>((_, fail) => setTimeout(() => fail(new Error("timeout")), ms).unref?.())]);
-}
 
 export function registerHealth(app: App) {
   app.openapi(route, async (c) => {

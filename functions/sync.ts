@@ -43,7 +43,9 @@ const SyncReceipt = z
     tablesProcessed: z.record(z.string(), Counts),
     syncedAt: z.string().openapi({ example: "2026-11-22T10:00:00.000Z" }),
     driveDataReceived: z.boolean().openapi({ description: "The batch's connection_log rows include a drive_end event" }),
-    autoAnalysisTriggered: z.boolean(),
+    autoAnalysisTriggered: z
+      .boolean()
+      .openapi({ description: "The batch completed a drive (its drive_end and the drive_start before it are on the server), which is queued for analysis" }),
   })
   .openapi("SyncReceipt");
 
@@ -84,7 +86,7 @@ export function registerSync(app: App) {
   app.openapi(mounted, async (c) => {
     const body = c.req.valid("json");
     requireDevice(c, body.deviceId);
-    const { db, clock } = c.var.deps;
+    const { db, clock, metrics } = c.var.deps;
     const batch: SyncBatch = {
       deviceId: body.deviceId,
       batchId: body.batchId,
@@ -92,10 +94,12 @@ export function registerSync(app: App) {
       tables: TABLES.filter((t) => body.tables[t.name]).map((t) => ({ table: t, rows: body.tables[t.name]!.rows })),
     };
     const startedAt = clock.now();
-    let tablesProcessed;
+    let receipt;
     try {
-      tablesProcessed = await writeBatch(db.bulkPool, batch, startedAt, clock);
+      receipt = await writeBatch(db.bulkPool, batch, startedAt, clock);
     } catch (err) {
+      const invalid = err instanceof ApiError || err instanceof RowsInvalid;
+      metrics.syncBatch(batch.deviceId, invalid ? "invalid" : "failed");
       if (err instanceof ApiError) throw err;
       if (err instanceof RowsInvalid) throw validationError(new z.ZodError(err.issues));
       const log = c.var.logger;
@@ -103,14 +107,16 @@ export function registerSync(app: App) {
       await recordFailure(db.bulkPool, batch, startedAt, clock).catch((e) => log.error({ err: e, batchId: batch.batchId }, "could not record the failed sync"));
       throw new ApiError(500, "Sync failed", { batchId: batch.batchId });
     }
+    metrics.syncBatch(batch.deviceId, "ok", receipt.tables);
+    if (receipt.analysisQueued) c.var.deps.analysisWorker?.wake();
     return c.json(
       {
         status: "ok" as const,
         batchId: batch.batchId,
-        tablesProcessed,
+        tablesProcessed: receipt.tables,
         syncedAt: startedAt.toISOString(),
         driveDataReceived: body.tables.connection_log?.rows.some((r) => (r as { event_type?: unknown }).event_type === "drive_end") ?? false,
-        autoAnalysisTriggered: false,
+        autoAnalysisTriggered: receipt.analysisQueued,
       },
       200,
     );

@@ -22,7 +22,7 @@ export type AnalysisWorker = {
   /**
    * Stops at a job boundary: no new claims; a running analysis gets up to
    * graceMs to finish, then it is aborted and its job goes back to the queue
-   * as it was. Resolves when the worker is idle.
+   * as it was. Resolves when the worker is idle; later calls return the same promise.
    */
   stop(graceMs?: number): Promise<void>;
 };
@@ -115,19 +115,19 @@ export function startAnalysisWorker(deps: WorkerDeps): AnalysisWorker {
   }
 
   const done = loop();
+  let stopped: Promise<void> | undefined;
   return {
     wake: () => wakeUp?.(),
-    async stop(graceMs = 10_000) {
-      stopping = true;
-      wakeUp?.();
-      const job = running;
-      if (job) {
-        const timer = setTimeout(() => job.abort(), graceMs);
+    stop(graceMs = 10_000) {
+      stopped ??= (async () => {
+        stopping = true;
+        wakeUp?.();
+        const job = running;
+        const timer = job && setTimeout(() => job.abort(), graceMs);
         await done;
         clearTimeout(timer);
-      } else {
-        await done;
-      }
+      })();
+      return stopped;
     },
   };
 }

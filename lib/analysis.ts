@@ -10,7 +10,7 @@ import { z } from "@hono/zod-openapi";
 import type { Config } from "./config.ts";
 import type { Db } from "./db.ts";
 import { readDriveStats, type DriveStats } from "./drive-stats.ts";
-import { findings as ruleFindings, LIMITS, type Finding } from "./findings.ts";
+import { duration, findings as ruleFindings, LIMITS, type Finding } from "./findings.ts";
 import type { Logger } from "./logger.ts";
 import { ollamaClient } from "./ollama.ts";
 import { sqlTimestamp, type Clock } from "./time.ts";
@@ -300,11 +300,6 @@ export function parseRecommendations(content: string): { recommendations: Recomm
 
 /** Four significant digits: enough for advice, short enough for a small model's context. */
 const num = (x: number) => String(Number(x.toPrecision(4)));
-
-function duration(seconds: number): string {
-  const s = Math.round(seconds);
-  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
-}
 
 function factLines(f: DriveStats["facts"]): string {
   const trim = (x: number | null) => (x === null ? "n/a" : `${x > 0 ? "+" : ""}${num(x)} %`);

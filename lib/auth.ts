@@ -48,27 +48,27 @@ export function newDeviceKey(deviceId: string): { key: string; hash: string } {
   return { key: `${deviceId}.${secret}`, hash: hashDeviceSecret(secret) };
 }
 
+/** Who the request's X-API-Key belongs to; throws 401 when it is missing or unknown. */
+export async function authenticate(c: Context<AppEnv>): Promise<Auth> {
+  const key = c.req.header("x-api-key");
+  if (!key) throw new ApiError(401, "Missing API key");
+  const { config, db } = c.var.deps;
+  if (sameSecret(key, config.API_KEY)) return { kind: "admin" };
+  // The secret is base64url, which has no ".", so the last "." ends the device id (which may contain dots).
+  const dot = key.lastIndexOf(".");
+  const deviceId = key.slice(0, dot);
+  if (dot > 0 && DEVICE_ID.test(deviceId)) {
+    const device = await db.prisma.devices.findUnique({ where: { device_id: deviceId }, select: { api_key_hash: true } });
+    if (device?.api_key_hash && verifyDeviceSecret(key.slice(dot + 1), device.api_key_hash)) return { kind: "device", deviceId };
+  }
+  throw new ApiError(401, "Invalid API key");
+}
+
 export function apiKeyAuth(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (PUBLIC_PATHS.has(c.req.path)) return next();
-    const key = c.req.header("x-api-key");
-    if (!key) throw new ApiError(401, "Missing API key");
-    const { config, db } = c.var.deps;
-    if (sameSecret(key, config.API_KEY)) {
-      c.set("auth", { kind: "admin" });
-      return next();
-    }
-    // The secret is base64url, which has no ".", so the last "." ends the device id (which may contain dots).
-    const dot = key.lastIndexOf(".");
-    const deviceId = key.slice(0, dot);
-    if (dot > 0 && DEVICE_ID.test(deviceId)) {
-      const device = await db.prisma.devices.findUnique({ where: { device_id: deviceId }, select: { api_key_hash: true } });
-      if (device?.api_key_hash && verifyDeviceSecret(key.slice(dot + 1), device.api_key_hash)) {
-        c.set("auth", { kind: "device", deviceId });
-        return next();
-      }
-    }
-    throw new ApiError(401, "Invalid API key");
+    c.set("auth", await authenticate(c));
+    return next();
   };
 }
 

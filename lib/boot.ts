@@ -3,6 +3,7 @@
  * the database (the embedded default when DATABASE_URL is unset), migrations,
  * then the app.
  */
+import { startAnalysisWorker, type AnalysisWorker } from "./analysis-worker.ts";
 import { createApp, type App } from "./app.ts";
 import { sweepStaleUploads } from "./backup-store.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
@@ -11,7 +12,7 @@ import { startEmbeddedDb } from "./embedded-db.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { migrate } from "./migrate.ts";
 
-export type Booted = { app: App; config: Config; logger: Logger; shutdown(): Promise<void> };
+export type Booted = { app: App; config: Config; logger: Logger; analysisWorker: AnalysisWorker; shutdown(): Promise<void> };
 
 export async function boot(): Promise<Booted> {
   let config: Config;
@@ -37,26 +38,64 @@ export async function boot(): Promise<Booted> {
   const swept = sweepStaleUploads(config.BACKUP_DIR);
   if (swept.length) logger.warn({ files: swept.length }, "removed unfinished backup uploads");
   const db = createDb(url);
-  const app = createApp({ config, db, logger });
+  const analysisWorker = startAnalysisWorker({ config, db, logger });
+  const app = createApp({ config, db, logger, analysisWorker });
   return {
     app,
     config,
     logger,
+    analysisWorker,
     async shutdown() {
+      await analysisWorker.stop();
+      logger.info("analysis worker stopped");
       await db.close();
-      await embedded?.stop();
+      logger.info("database pools closed");
+      if (embedded) {
+        await embedded.stop();
+        logger.info("embedded MariaDB stopped");
+      }
     },
   };
 }
 
-/** Logs where to look, and stops cleanly on SIGINT/SIGTERM. */
-export function announce({ config, logger, shutdown }: Booted, stopListening: () => void) {
+/** The HTTP server, as each entry's runtime provides it. */
+export type Listener = {
+  /** Stops accepting connections; resolves once the requests in flight have finished and every connection is closed. */
+  close(): Promise<void>;
+  /** Cuts the connections still open. */
+  forceClose(): void;
+};
+
+/**
+ * Logs where to look, and stops cleanly on SIGINT/SIGTERM: no new
+ * connections, requests in flight get SHUTDOWN_DRAIN_SECONDS to finish (a
+ * /sync cut off then rolls back whole), then the worker, the pools and the
+ * embedded MariaDB stop, and the process exits 0.
+ */
+export function announce({ config, logger, shutdown, analysisWorker }: Booted, listener: Listener) {
   const base = `http://localhost:${config.PORT}`;
   logger.info(`OBD2-Server listening on ${base}  API docs: ${base}/docs  health: ${base}/api/v1/health`);
   const stop = async (signal: string) => {
-    logger.info({ signal }, "shutting down");
-    stopListening();
-    await shutdown();
+    const drained = listener.close();
+    // The worker winds down alongside the drain, so its grace does not add to it.
+    void analysisWorker.stop(config.SHUTDOWN_DRAIN_SECONDS * 1000);
+    logger.info({ signal, drainSeconds: config.SHUTDOWN_DRAIN_SECONDS }, "shutting down: stopped accepting connections");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<"deadline">((resolve) => (timer = setTimeout(resolve, config.SHUTDOWN_DRAIN_SECONDS * 1000, "deadline")));
+    if ((await Promise.race([drained, deadline])) === "deadline") {
+      logger.warn("requests still in flight at the drain deadline; closing their connections");
+      listener.forceClose();
+    } else {
+      clearTimeout(timer);
+      logger.info("requests in flight finished");
+    }
+    try {
+      await shutdown();
+    } catch (err) {
+      logger.error({ err }, "shutdown failed");
+      process.exit(1);
+    }
+    logger.info("stopped");
     process.exit(0);
   };
   process.once("SIGINT", stop);

@@ -31,6 +31,7 @@ const configSchema = z.object({
     .enum(["true", "false"], { error: "must be true or false" })
     .default("false")
     .transform((v) => v === "true"),
+  SHUTDOWN_DRAIN_SECONDS: positive(10),
   NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
 });
 

@@ -58,7 +58,8 @@ export const THRESHOLDS: Readonly<Record<string, readonly number[]>> = {
 const round = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
 const signed = (x: number) => `${x > 0 ? "+" : ""}${x.toFixed(1)}`;
 
-function duration(seconds: number): string {
+/** "45 s", "3 min 20 s" */
+export function duration(seconds: number): string {
   const s = Math.round(seconds);
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }

@@ -57,3 +57,8 @@ export function formatUptime(ms: number): string {
   const minutes = Math.floor(ms / 60_000);
   return `${Math.floor(minutes / 1440)}d ${Math.floor((minutes % 1440) / 60)}h ${minutes % 60}m`;
 }
+
+/** `work`, or a rejection with "timeout" after `ms`; bounds a check that a hung dependency would stall. */
+export function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([work, new Promise<never>((_, fail) => setTimeout(() => fail(new Error("timeout")), ms).unref?.())]);
+}

@@ -9,4 +9,5 @@ const server = Bun.serve({
   maxRequestBodySize: 8 * 1024 ** 3,
   idleTimeout: 120,
 });
-announce(booted, () => server.stop());
+// stop() closes idle keep-alive connections at once and the others after their response.
+announce(booted, { close: () => server.stop(), forceClose: () => void server.stop(true) });

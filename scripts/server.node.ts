@@ -1,7 +1,19 @@
 /** Node entry: `node --import tsx scripts/server.node.ts`, the same app on @hono/node-server. */
+import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
 import { announce, boot } from "../lib/boot.ts";
 
 const booted = await boot();
-const server = serve({ fetch: booted.app.fetch, port: booted.config.PORT });
-announce(booted, () => server.close());
+const server = serve({ fetch: booted.app.fetch, port: booted.config.PORT }) as Server;
+let closing = false;
+// close() ends idle connections, but one that was busy would stay open for keep-alive
+// after its response and hold the shutdown; end it once its response is sent.
+server.on("request", (req, res) => res.once("finish", () => closing && req.socket.end()));
+announce(booted, {
+  close: () =>
+    new Promise((resolve) => {
+      closing = true;
+      server.close(() => resolve());
+    }),
+  forceClose: () => server.closeAllConnections(),
+});

@@ -288,6 +288,8 @@ describe("run (the daemon)", () => {
       exec(`INSERT INTO realtime_data (timestamp, parameter_name, value, unit, profile_id, data_source, drive_id)
             VALUES ('2026-04-19 12:00:00.000001', 'RPM', 3100.5, 'rpm', 'daily', 'real', 9), ('2026-04-19 12:00:01', 'SPEED', 88, 'km/h', 'daily', 'real', 9)`);
       await until(async () => (await serverCount(server, "realtime_data", device)) === total + 2, "the new rows to arrive");
+      // The round that sent them may still be on the tables after realtime_data; SIGTERM would cut it short.
+      await until(() => expectMirror().then(() => true, () => false), "every table to be mirrored");
     } finally {
       daemon.kill("SIGTERM");
     }

@@ -47,6 +47,7 @@ describe("loadConfig", () => {
       ANALYSIS_RETRY_SECONDS: 30,
       ANALYSIS_MAX_ATTEMPTS: 5,
       METRICS_PUBLIC: false,
+      SHUTDOWN_DRAIN_SECONDS: 10,
       NODE_ENV: "production",
     });
   });

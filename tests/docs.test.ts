@@ -1,8 +1,8 @@
 /**
- * The API description: /api/v1/openapi.json documents every /api/v1 route the
- * app registers (found at run time, so new endpoints are covered without
- * editing this file) with the X-API-Key scheme, and /docs serves Swagger UI
- * from local assets only.
+ * The API description: /api/v1/openapi.json documents every /api/v1 route
+ * and /metrics the app registers (found at run time, so new endpoints are
+ * covered without editing this file) with the X-API-Key scheme, and /docs
+ * serves Swagger UI from local assets only.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { testApp, type TestApp } from "./helpers/app.ts";
@@ -17,10 +17,10 @@ beforeAll(async () => {
 
 afterAll(() => t.close());
 
-/** Every non-middleware /api/v1 route as "get /api/v1/x/{id}", except the document itself. */
+/** Every non-middleware /api/v1 route (and /metrics) as "get /api/v1/x/{id}", except the document itself. */
 function registeredOperations(): string[] {
   const ops = t.app.routes
-    .filter((r) => r.method !== "ALL" && r.path.startsWith("/api/v1/") && r.path !== "/api/v1/openapi.json")
+    .filter((r) => r.method !== "ALL" && (r.path.startsWith("/api/v1/") || r.path === "/metrics") && r.path !== "/api/v1/openapi.json")
     .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)(\{[^}]*\})?/g, "{$1}")}`);
   return [...new Set(ops)].sort();
 }

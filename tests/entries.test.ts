@@ -8,23 +8,19 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import * as mariadb from "mariadb";
 import { connectionOptions } from "../lib/db.ts";
 import { freePort } from "../lib/mariadb-server.ts";
 import { readMigrations } from "../lib/migrate.ts";
 import { emptyDatabase } from "./helpers/db.ts";
+import { BUN, ENTRIES, health, killStarted, ROOT, start, type Running } from "./helpers/server-process.ts";
 
-const ROOT = join(import.meta.dir, "..");
-const BUN = join(ROOT, "node_modules/.bin/bun");
 const API_KEY = "entries-test-key-0123456789";
 
-const processes: Subprocess[] = [];
 const cleanups: (() => unknown)[] = [];
 
 afterAll(async () => {
-  for (const proc of processes) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
-  await Promise.all(processes.map((p) => p.exited));
+  await killStarted();
   for (const clean of cleanups.reverse()) await clean();
 });
 
@@ -49,36 +45,6 @@ function mariadbdFor(dataDir: string): number[] {
     .map(Number);
 }
 
-type Running = { proc: Subprocess<"ignore", "pipe", "pipe">; output(): string; /** Exit code, once the output is fully read. */ exited: Promise<number> };
-
-/** Starts `cmd` with exactly `env` (plus PATH and HOME), collecting its output. */
-function start(cmd: string[], cwd: string, env: Record<string, string>): Running {
-  const proc = Bun.spawn(cmd, { cwd, env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? cwd, ...env }, stdout: "pipe", stderr: "pipe" });
-  processes.push(proc);
-  let text = "";
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
-  };
-  const drained = Promise.all([drain(proc.stdout), drain(proc.stderr)]);
-  return { proc, output: () => text, exited: drained.then(() => proc.exited) };
-}
-
-/** Polls /api/v1/health until it answers; fails with the process's output if it exits or never answers. */
-async function health(port: number, { proc, output }: Running, waitMs = 60_000) {
-  const deadline = Date.now() + waitMs;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${output()}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/api/v1/health`, { signal: AbortSignal.timeout(10_000) });
-      return { status: res.status, body: (await res.json()) as { status: string; components: Record<string, string> } };
-    } catch {
-      await Bun.sleep(200);
-    }
-  }
-  throw new Error(`no answer on port ${port} within ${waitMs} ms:\n${output()}`);
-}
-
 async function stop({ proc, output, exited }: Running) {
   proc.kill("SIGTERM");
   const code = await exited;
@@ -94,12 +60,6 @@ async function migrationsIn(url: string): Promise<string[]> {
     await conn.end();
   }
 }
-
-const ENTRIES = {
-  "the Bun entry": [BUN, join(ROOT, "scripts/server.bun.ts")],
-  // --import resolves from the working directory, which is a temp dir here; so name tsx by path.
-  "the Node entry": ["node", "--import", import.meta.resolve("tsx"), join(ROOT, "scripts/server.node.ts")],
-};
 
 describe("server entries", () => {
   for (const [name, cmd] of Object.entries(ENTRIES)) {
