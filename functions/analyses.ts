@@ -6,7 +6,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../lib/app.ts";
 import { FindingSchema, RecommendationSchema } from "../lib/analysis.ts";
-import { DeviceIdSchema, requireDevice } from "../lib/auth.ts";
+import { DeviceIdSchema, listedDevice, requireDevice } from "../lib/auth.ts";
 import { ApiError, errorResponse as error } from "../lib/errors.ts";
 import type { analysis_history } from "../lib/generated/prisma/client.ts";
 
@@ -88,9 +88,7 @@ function item(row: analysis_history): z.infer<typeof AnalysisItem> {
 export function registerAnalyses(app: App) {
   app.openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
-    const auth = c.var.auth;
-    const deviceId = query.deviceId ?? (auth.kind === "device" ? auth.deviceId : undefined);
-    if (deviceId) requireDevice(c, deviceId);
+    const deviceId = listedDevice(c, query.deviceId);
     const rows = await c.var.deps.db.prisma.analysis_history.findMany({
       where: deviceId ? { device_id: deviceId } : {},
       orderBy: { analysis_id: "desc" },

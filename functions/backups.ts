@@ -4,7 +4,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../lib/app.ts";
-import { DeviceIdSchema, requireDevice } from "../lib/auth.ts";
+import { DeviceIdSchema, listedDevice } from "../lib/auth.ts";
 import { BackupTypeSchema, listBackups } from "../lib/backup-store.ts";
 import { errorResponse } from "../lib/errors.ts";
 
@@ -40,9 +40,7 @@ const route = createRoute({
 export function registerBackups(app: App) {
   app.openapi(route, async (c) => {
     const query = c.req.valid("query");
-    const auth = c.var.auth;
-    const deviceId = query.deviceId ?? (auth.kind === "device" ? auth.deviceId : undefined);
-    if (deviceId) requireDevice(c, deviceId);
+    const deviceId = listedDevice(c, query.deviceId);
     const backups = await listBackups(c.var.deps.config.BACKUP_DIR, { deviceId, type: query.type });
     return c.json({ backups: backups.map((b) => ({ ...b, storedAt: b.storedAt.toISOString() })) }, 200);
   });

@@ -79,3 +79,14 @@ export function requireDevice(c: Context<AppEnv>, deviceId: string): void {
     throw new ApiError(403, `API key not valid for device ${deviceId}`);
   }
 }
+
+/**
+ * The device a listing is for: the one asked for (if the key may act for it),
+ * else a device key's own device; undefined means every device (the admin key).
+ */
+export function listedDevice(c: Context<AppEnv>, requested: string | undefined): string | undefined {
+  const auth = c.var.auth;
+  const deviceId = requested ?? (auth.kind === "device" ? auth.deviceId : undefined);
+  if (deviceId) requireDevice(c, deviceId);
+  return deviceId;
+}

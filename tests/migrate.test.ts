@@ -8,10 +8,8 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as mariadb from "mariadb";
-import { connectionOptions } from "../lib/db.ts";
 import { migrate, MIGRATIONS_DIR, readMigrations } from "../lib/migrate.ts";
-import { emptyDatabase } from "./helpers/db.ts";
+import { emptyDatabase, queryOnce as query } from "./helpers/db.ts";
 
 const cleanups: (() => unknown)[] = [];
 afterAll(async () => {
@@ -22,15 +20,6 @@ async function database() {
   const db = await emptyDatabase();
   cleanups.push(db.drop);
   return db;
-}
-
-async function query<T = any>(url: string, sql: string): Promise<T> {
-  const conn = await mariadb.createConnection(connectionOptions(url));
-  try {
-    return await conn.query(sql);
-  } finally {
-    await conn.end();
-  }
 }
 
 const recorded = (url: string) =>

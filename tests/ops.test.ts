@@ -11,8 +11,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import * as mariadb from "mariadb";
-import { connectionOptions } from "../lib/db.ts";
+import { queryOnce as query } from "./helpers/db.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BUN = join(ROOT, "node_modules/.bin/bun");
@@ -220,14 +219,6 @@ describe("scripts/setup-mysql.sh", () => {
   const tag = randomBytes(4).toString("hex");
   const names = { user: `obd2_su_${tag}`, db: `obd2_s_${tag}`, testDb: `obd2_s_${tag}_t` };
 
-  async function query<T = any>(url: string, sql: string): Promise<T> {
-    const conn = await mariadb.createConnection(connectionOptions(url));
-    try {
-      return await conn.query(sql);
-    } finally {
-      await conn.end();
-    }
-  }
   const adminQuery = <T = any>(sql: string) => query<T>(admin.toString(), sql);
 
   // The account's host is the one the test harness itself connects from.

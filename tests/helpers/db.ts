@@ -12,6 +12,16 @@ function serverUrl(): string {
   return url;
 }
 
+/** Runs one statement on a fresh connection to `url`, for tests that check what a given user may do. */
+export async function queryOnce<T = any>(url: string, sql: string): Promise<T> {
+  const conn = await mariadb.createConnection(connectionOptions(url));
+  try {
+    return await conn.query(sql);
+  } finally {
+    await conn.end();
+  }
+}
+
 /** Runs SQL on the test server with no default database. */
 async function admin(sql: string) {
   const conn = await mariadb.createConnection({ ...connectionOptions(serverUrl()), database: undefined });
