@@ -7,6 +7,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { App, AppEnv } from "../lib/app.ts";
 import { AnalysisFailed, FindingSchema, RecommendationSchema, runAnalysis } from "../lib/analysis.ts";
+import { WindowTooLarge } from "../lib/drive-stats.ts";
 import { DeviceIdSchema, requireDevice } from "../lib/auth.ts";
 import { ApiError, ErrorBody, errorResponse as error, fieldError } from "../lib/errors.ts";
 import { toSqlDatetime } from "../lib/time.ts";
@@ -88,7 +89,7 @@ const route = createRoute({
     200: { description: "The analysis, or a message when the window has no readings (Ollama is not asked)", content: { "application/json": { schema: z.union([Analysis, NoData]) } } },
     401: error("Missing or invalid API key"),
     403: error("A device key for another device"),
-    422: error("Invalid request, naming the field; also a missing deviceId when the server knows no device or several"),
+    422: error("Invalid request, naming the field; also a missing deviceId when the server knows no device or several, and a window with more than ANALYSIS_MAX_READINGS readings"),
     502: error("Ollama answered with an error, e.g. the model is not pulled", Failed.extend({ ollamaError: z.string() })),
     503: error("Ollama unreachable", Failed.extend({ ollamaUrl: z.string(), model: z.string() })),
     504: error("The analysis took longer than ANALYSIS_TIMEOUT_SECONDS", Failed),
@@ -127,6 +128,7 @@ export function registerAnalyze(app: App) {
       const { analysisId, recommendations, findings, model, processingTimeMs, dropped } = result;
       return c.json({ status: "ok" as const, analysisId: Number(analysisId), recommendations, findings, model, processingTimeMs, dropped }, 200);
     } catch (err) {
+      if (err instanceof WindowTooLarge) throw fieldError("driveEndTime", err.message);
       if (!(err instanceof AnalysisFailed)) throw err;
       const common = { analysisId: Number(err.analysisId), findings: err.findings };
       switch (err.kind) {

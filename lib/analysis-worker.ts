@@ -12,6 +12,7 @@
 import { claimJob, finishJob, type Job, type JobOutcome } from "./analysis-jobs.ts";
 import { AnalysisFailed, runAnalysis } from "./analysis.ts";
 import type { Config } from "./config.ts";
+import { WindowTooLarge } from "./drive-stats.ts";
 import type { Db } from "./db.ts";
 import type { Logger } from "./logger.ts";
 import { systemClock, type Clock } from "./time.ts";
@@ -80,7 +81,8 @@ export function startAnalysisWorker(deps: WorkerDeps): AnalysisWorker {
       }
       const error = err instanceof AnalysisFailed ? (err.ollamaError ?? err.message) : String((err as Error)?.message ?? err);
       const attempts = job.attempts + 1;
-      if (attempts >= config.ANALYSIS_MAX_ATTEMPTS) {
+      // A drive too long to analyse stays too long: retrying cannot help.
+      if (attempts >= config.ANALYSIS_MAX_ATTEMPTS || err instanceof WindowTooLarge) {
         logger.error({ err, jobId: job.jobId, attempts }, "Auto-analysis failed for good");
         return { state: "failed", error, analysisId };
       }

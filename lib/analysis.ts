@@ -100,7 +100,7 @@ export async function runAnalysis(
   const began = performance.now();
   const timeoutMs = config.ANALYSIS_TIMEOUT_SECONDS * 1000;
   const model = config.OLLAMA_MODEL;
-  const stats = selectParameters(await readDriveStats(db.pool, { deviceId: req.deviceId, start: req.start, end: req.end, profileId: req.profileId }), req.parameters);
+  const stats = selectParameters(await readDriveStats(db.pool, { deviceId: req.deviceId, start: req.start, end: req.end, profileId: req.profileId }, config.ANALYSIS_MAX_READINGS), req.parameters);
   if (!stats) return { status: "empty" };
 
   const analysisId = await startRow(db, req, model, opts.trigger ?? "api", clock.now(), opts.analysisId);

@@ -27,6 +27,7 @@ const configSchema = z.object({
   ANALYSIS_POLL_SECONDS: positive(5),
   ANALYSIS_RETRY_SECONDS: positive(30),
   ANALYSIS_MAX_ATTEMPTS: positiveInt(5),
+  ANALYSIS_MAX_READINGS: positiveInt(1_000_000),
   METRICS_PUBLIC: z
     .enum(["true", "false"], { error: "must be true or false" })
     .default("false")

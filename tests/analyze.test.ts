@@ -340,6 +340,19 @@ describe("POST /api/v1/analyze", () => {
     expect(res).toEqual({ status: 422, body: { detail: `Validation failed: ${message}`, errors: [{ path: "driveStartTime", message }] } });
   });
 
+  test("a window with more readings than ANALYSIS_MAX_READINGS should return 422 naming driveEndTime, before anything is stored or asked", async () => {
+    const body = await seedDrive(20);
+    const chats = ollama.chats.length;
+    const analyses = async () => (await t.db.query("SELECT COUNT(*) AS n FROM analysis_history"))[0].n;
+    const before = await analyses();
+    const res = await analyze(body, { env: { ANALYSIS_MAX_READINGS: "49" } });
+    const message = "driveEndTime: the window holds 50 readings; one analysis takes at most 49 (ANALYSIS_MAX_READINGS): choose a shorter window";
+    expect(res).toEqual({ status: 422, body: { detail: `Validation failed: ${message}`, errors: [{ path: "driveEndTime", message }] } });
+    expect(ollama.chats.length).toBe(chats);
+    expect(await analyses()).toBe(before);
+    expect((await analyze(body, { env: { ANALYSIS_MAX_READINGS: "50" } })).status).toBe(200);
+  });
+
   test("a missing deviceId while the server knows two devices should return 422", async () => {
     const message = "deviceId: is required: the server knows 2 devices";
     expect(await analyze({ driveStartTime: "2026-11-22T10:00:00Z", driveEndTime: "2026-11-22T11:00:00Z" })).toEqual({

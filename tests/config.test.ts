@@ -46,6 +46,7 @@ describe("loadConfig", () => {
       ANALYSIS_POLL_SECONDS: 5,
       ANALYSIS_RETRY_SECONDS: 30,
       ANALYSIS_MAX_ATTEMPTS: 5,
+      ANALYSIS_MAX_READINGS: 1_000_000,
       METRICS_PUBLIC: false,
       SHUTDOWN_DRAIN_SECONDS: 10,
       NODE_ENV: "production",
