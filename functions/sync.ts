@@ -45,7 +45,7 @@ const SyncReceipt = z
     driveDataReceived: z.boolean().openapi({ description: "The batch's connection_log rows include a drive_end event" }),
     autoAnalysisTriggered: z
       .boolean()
-      .openapi({ description: "The batch completed a drive (its drive_end and the drive_start before it are on the server), which is queued for analysis" }),
+      .openapi({ description: "The batch completed at least one drive (a drive_end whose drive_start is on the server); each such drive is queued for analysis" }),
   })
   .openapi("SyncReceipt");
 

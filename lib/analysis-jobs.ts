@@ -14,32 +14,44 @@ const asText = (column: string) => `DATE_FORMAT(${column}, '%Y-%m-%d %H:%i:%s.%f
 export type DriveWindowSql = { start: string; end: string };
 
 /**
- * The drive a batch completed: its latest drive_end, paired with the latest
- * drive_start before it on the server (from this batch or an earlier one), as
- * long as no other drive_end lies between them. undefined when the batch has
- * no drive_end or its start is not on the server yet.
+ * The drives a batch completed: each of its drive_end events, paired with
+ * the latest drive_start before it on the server (from this batch or an
+ * earlier one), as long as no other drive_end lies between them. A drive_end
+ * whose start never arrived completes nothing.
  */
-export async function completedDrive(conn: PoolConnection, deviceId: string, connectionLog: unknown[]): Promise<DriveWindowSql | undefined> {
-  let end: string | undefined;
+export async function completedDrives(conn: PoolConnection, deviceId: string, connectionLog: unknown[]): Promise<DriveWindowSql[]> {
+  const ends = new Set<string>();
   for (const row of connectionLog as { event_type?: unknown; timestamp?: unknown }[]) {
     if (row?.event_type !== "drive_end" || typeof row.timestamp !== "string") continue;
     const at = toSqlDatetime(row.timestamp);
-    // The fixed-width format sorts as text.
-    if (at && (!end || at > end)) end = at;
+    if (at) ends.add(at);
   }
-  if (!end) return undefined;
-  const [start] = await conn.query(
-    `SELECT ${asText("timestamp")} AS at FROM connection_log
-     WHERE source_device = ? AND event_type = 'drive_start' AND timestamp <= ? ORDER BY timestamp DESC LIMIT 1`,
-    [deviceId, end],
+  if (ends.size === 0) return [];
+  // The fixed-width format sorts as text.
+  const sorted = [...ends].sort();
+  const first = sorted[0]!;
+  const last = sorted.at(-1)!;
+  // Every drive event from the start that precedes the first end up to the last end, in time order
+  // (at equal times an end sorts before a start, closing the drive before it).
+  const events: { event_type: string; at: string }[] = await conn.query(
+    `SELECT event_type, ${asText("timestamp")} AS at FROM connection_log
+     WHERE source_device = ? AND event_type IN ('drive_start', 'drive_end') AND timestamp <= ?
+       AND timestamp >= COALESCE((SELECT MAX(timestamp) FROM connection_log
+                                  WHERE source_device = ? AND event_type = 'drive_start' AND timestamp <= ?), ?)
+     ORDER BY timestamp, event_type`,
+    [deviceId, last, deviceId, first, first],
   );
-  if (!start) return undefined;
-  const [between] = await conn.query(
-    `SELECT 1 AS found FROM connection_log
-     WHERE source_device = ? AND event_type = 'drive_end' AND timestamp > ? AND timestamp < ? LIMIT 1`,
-    [deviceId, start.at, end],
-  );
-  return between ? undefined : { start: start.at, end };
+  const drives: DriveWindowSql[] = [];
+  let start: string | undefined;
+  for (const e of events) {
+    if (e.event_type === "drive_start") {
+      start = e.at;
+      continue;
+    }
+    if (start && ends.has(e.at)) drives.push({ start, end: e.at });
+    start = undefined;
+  }
+  return drives;
 }
 
 /** Queues the drive unless it already is (a replayed batch). Runs in the sync's transaction. */

@@ -14,7 +14,7 @@
  * batches run one at a time, and other devices never touch its keys.
  */
 import type { PoolConnection, Pool } from "mariadb";
-import { completedDrive, enqueueDrive } from "./analysis-jobs.ts";
+import { completedDrives, enqueueDrive } from "./analysis-jobs.ts";
 import { ApiError } from "./errors.ts";
 import { validateRows, type Issue, type SyncRow } from "./row-schemas.ts";
 import { TABLES, type MirroredTable, type TableName } from "./tables.ts";
@@ -216,14 +216,14 @@ async function inTransaction<T>(pool: Pool, work: (conn: PoolConnection) => Prom
 
 export type BatchReceipt = {
   tables: Record<string, TableReceipt>;
-  /** The batch completed a drive (a drive_end whose drive_start is on the server), and that drive is queued for analysis. */
+  /** The batch completed at least one drive (a drive_end whose drive_start is on the server); each is queued for analysis. */
   analysisQueued: boolean;
 };
 
 /**
  * Validates and writes the batch atomically; returns exact per-table counts,
- * or throws RowsInvalid. A completed drive is queued for analysis in the same
- * transaction, so the job exists exactly when the rows do.
+ * or throws RowsInvalid. Each drive the batch completed is queued for analysis
+ * in the same transaction, so a job exists exactly when its rows do.
  */
 export function writeBatch(pool: Pool, batch: SyncBatch, startedAt: Date, clock: Clock): Promise<BatchReceipt> {
   const syncedAt = sqlTimestamp(startedAt);
@@ -235,10 +235,10 @@ export function writeBatch(pool: Pool, batch: SyncBatch, startedAt: Date, clock:
     for (const { table, rows } of batch.tables) receipts[table.name] = await upsertTable(conn, table, batch, rows, syncedAt, issues);
     if (issues.length) throw new RowsInvalid(issues);
     const connectionLog = batch.tables.find((t) => t.table.name === "connection_log")?.rows ?? [];
-    const drive = await completedDrive(conn, batch.deviceId, connectionLog);
-    if (drive) await enqueueDrive(conn, batch.deviceId, batch.batchId, drive, startedAt);
+    const drives = await completedDrives(conn, batch.deviceId, connectionLog);
+    for (const drive of drives) await enqueueDrive(conn, batch.deviceId, batch.batchId, drive, startedAt);
     await saveHistory(conn, batch.batchId, history, receipts, sqlTimestamp(clock.now()));
-    return { tables: receipts, analysisQueued: drive !== undefined };
+    return { tables: receipts, analysisQueued: drives.length > 0 };
   });
 }
 

@@ -127,18 +127,29 @@ describe("queueing on /sync", () => {
     expect(job).toMatchObject({ batch_id: "b-4", drive_start: `${stamp(0)}.000000`, drive_end: `${stamp(10)}.000000` });
   });
 
-  test("the most recent pair is queued, and a drive_end whose start is missing queues nothing", async () => {
+  test("every drive a batch completes is queued, each with its own start, and a drive_end whose start is missing queues nothing", async () => {
     const d = device();
-    // Drive 1 complete, then drive 2's start and end in one batch: only drive 2 is the batch's latest drive.
-    const events = [DRIVE.start, DRIVE.end, event(3, "drive_start", stamp(20)), event(4, "drive_end", stamp(30))];
-    await sync(t, d, "b-5", { connection_log: events });
-    const jobs = await jobsOf(t, d);
-    expect(jobs.map((j: any) => [j.drive_start, j.drive_end])).toEqual([[`${stamp(20)}.000000`, `${stamp(30)}.000000`]]);
+    // A Pi home after three drives; the second one's start was lost, so its end cannot be paired.
+    const events = [
+      DRIVE.start,
+      DRIVE.end,
+      event(3, "drive_end", stamp(15)),
+      event(4, "drive_start", stamp(20)),
+      event(5, "drive_end", stamp(30)),
+    ];
+    const receipt = await (await sync(t, d, "b-5", { connection_log: events })).json();
+    expect(receipt.autoAnalysisTriggered).toBe(true);
+    const windows = async () => (await jobsOf(t, d)).map((j: any) => [j.drive_start, j.drive_end]);
+    const queued = [
+      [`${stamp(0)}.000000`, `${stamp(10)}.000000`],
+      [`${stamp(20)}.000000`, `${stamp(30)}.000000`],
+    ];
+    expect(await windows()).toEqual(queued);
 
-    // A drive_end after drive 2's end with no start of its own (the start was lost) must not pair with drive 2's start.
-    const orphan = await (await sync(t, d, "b-6", { connection_log: [event(5, "drive_end", stamp(40))] })).json();
+    // A drive_end after the last drive's end with no start of its own must not pair with that drive's start.
+    const orphan = await (await sync(t, d, "b-6", { connection_log: [event(6, "drive_end", stamp(40))] })).json();
     expect(orphan.autoAnalysisTriggered).toBe(false);
-    expect(await jobsOf(t, d)).toHaveLength(1);
+    expect(await windows()).toEqual(queued);
   });
 
   test("an invalid batch queues nothing: the job is part of the rolled-back transaction", async () => {
