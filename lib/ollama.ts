@@ -9,7 +9,7 @@ export function ollamaClient(baseUrl: string, timeoutMs: number, signal?: AbortS
   return new Ollama({
     host: baseUrl,
     fetch: ((input: RequestInfo | URL, init?: RequestInit) => {
-      const signals = [AbortSignal.timeout(timeoutMs), signal, init?.signal].filter((s) => s !== undefined && s !== null);
+      const signals = [AbortSignal.timeout(Math.ceil(timeoutMs)), signal, init?.signal].filter((s) => s !== undefined && s !== null);
       return fetch(input, { ...init, signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0] });
     }) as typeof fetch,
   });
@@ -28,7 +28,7 @@ export type OllamaStatus = { ollama: "up" | "down"; ollamaModel: string };
  * Both requests run at once, within timeoutMs.
  */
 export async function ollamaStatus(baseUrl: string, model: string, timeoutMs: number): Promise<OllamaStatus> {
-  const root = fetch(new URL("/", baseUrl), { signal: AbortSignal.timeout(timeoutMs) }).then(
+  const root = fetch(new URL("/", baseUrl), { signal: AbortSignal.timeout(Math.ceil(timeoutMs)) }).then(
     (r) => r.ok,
     () => false,
   );

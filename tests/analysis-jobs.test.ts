@@ -13,6 +13,7 @@ import { claimJob, finishJob } from "../lib/analysis-jobs.ts";
 import { startAnalysisWorker, type AnalysisWorker } from "../lib/analysis-worker.ts";
 import { freePort } from "../lib/mariadb-server.ts";
 import { API_KEY, testApp, type TestApp } from "./helpers/app.ts";
+import { DRIVE, event, readings, stamp } from "./helpers/drive.ts";
 import { startFakeOllama, type FakeOllama } from "./helpers/fake-ollama.ts";
 
 const RECOMMENDATIONS = [
@@ -24,36 +25,6 @@ const replyWithRecommendations = () => JSON.stringify(RECOMMENDATIONS);
 
 /** Fast retries and polling, so tests wait milliseconds, not the production seconds. */
 const FAST = { ANALYSIS_POLL_SECONDS: "0.05", ANALYSIS_RETRY_SECONDS: "0.05" };
-
-const stamp = (minute: number, second = 0) => `2026-04-19 08:${String(minute).padStart(2, "0")}:${String(second).padStart(2, "0")}`;
-
-/** 50 readings across 10 minutes starting at 08:00, with ids from `firstId`. */
-function readings(firstId = 1) {
-  return Array.from({ length: 50 }, (_, i) => ({
-    id: firstId + i,
-    timestamp: stamp(Math.floor((i * 12) / 60), (i * 12) % 60),
-    parameter_name: i % 2 ? "COOLANT_TEMP" : "RPM",
-    value: i % 2 ? 85 + i / 10 : 850 + (i % 7),
-    unit: i % 2 ? "°C" : "rpm",
-    profile_id: "daily",
-    data_source: "real",
-    drive_id: 1,
-  }));
-}
-
-const event = (id: number, event_type: string, timestamp: string) => ({
-  id,
-  timestamp,
-  event_type,
-  mac_address: "/dev/rfcomm0",
-  success: 1,
-  error_message: null,
-  retry_count: 0,
-  data_source: "real",
-  drive_id: 1,
-});
-
-const DRIVE = { start: event(1, "drive_start", stamp(0)), end: event(2, "drive_end", stamp(10)) };
 
 function sync(t: TestApp, deviceId: string, batchId: string, tables: Record<string, unknown[]>) {
   const body = Object.fromEntries(Object.entries(tables).map(([name, rows]) => [name, { rows }]));

@@ -13,6 +13,8 @@ import { connectionOptions } from "../lib/db.ts";
 import { freePort } from "../lib/mariadb-server.ts";
 import { readMigrations } from "../lib/migrate.ts";
 import { emptyDatabase } from "./helpers/db.ts";
+import { DRIVE, readings } from "./helpers/drive.ts";
+import { startFakeOllama } from "./helpers/fake-ollama.ts";
 import { BUN, ENTRIES, health, killStarted, ROOT, start, type Running } from "./helpers/server-process.ts";
 
 const API_KEY = "entries-test-key-0123456789";
@@ -77,6 +79,36 @@ describe("server entries", () => {
       });
       expect(await migrationsIn(db.url)).toEqual(readMigrations().map((m) => m.name));
       expect(server.output()).toContain(`OBD2-Server listening on http://localhost:${port}`);
+      await stop(server);
+    });
+  }
+
+  for (const [name, cmd] of Object.entries(ENTRIES)) {
+    test(`${name} should analyse a synced drive in the background and on request`, async () => {
+      const db = await emptyDatabase();
+      cleanups.push(db.drop);
+      const ollama = startFakeOllama({ reply: () => JSON.stringify([{ rank: 1, category: "cooling", recommendation: "Check the fan.", confidence: 0.7 }]) });
+      cleanups.push(() => ollama.stop());
+      const port = await freePort();
+      const server = start(cmd, tempDir(), { DATABASE_URL: db.url, API_KEY, PORT: String(port), OLLAMA_BASE_URL: ollama.url, ANALYSIS_POLL_SECONDS: "0.1" });
+      await health(port, server);
+      const post = (path: string, body: unknown) =>
+        fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", headers: { "x-api-key": API_KEY, "content-type": "application/json" }, body: JSON.stringify(body) });
+      const tables = { realtime_data: { rows: readings() }, connection_log: { rows: [DRIVE.start, DRIVE.end] } };
+      expect((await (await post("/api/v1/sync", { deviceId: "entry-pi", batchId: "e-1", tables })).json()).autoAnalysisTriggered).toBe(true);
+      const conn = await mariadb.createConnection(connectionOptions(db.url));
+      try {
+        for (let until = Date.now() + 30_000; ; await Bun.sleep(100)) {
+          const [job] = await conn.query("SELECT state, last_error FROM analysis_jobs");
+          if (job.state === "completed") break;
+          if (Date.now() > until) throw new Error(`the queued analysis never completed: ${JSON.stringify(job)}\n${server.output()}`);
+        }
+      } finally {
+        await conn.end();
+      }
+      const res = await post("/api/v1/analyze", { driveStartTime: "2026-04-19T08:00:00Z", driveEndTime: "2026-04-19T08:10:00Z" });
+      expect(res.status).toBe(200);
+      expect((await res.json()).recommendations).toEqual([{ rank: 1, category: "cooling", recommendation: "Check the fan.", confidence: 0.7 }]);
       await stop(server);
     });
   }

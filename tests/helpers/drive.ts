@@ -1,4 +1,8 @@
-/** Readings in the test database, without going through /sync: from a simulated Pi file, or made by hand. */
+/**
+ * Drives for tests: readings put in the test database without going through
+ * /sync (from a simulated Pi file, or made by hand), and the rows a /sync of a
+ * short drive carries.
+ */
 import { openDb } from "../../client/sqlite.ts";
 import { sqlTimestamp, toSqlDatetime } from "../../lib/time.ts";
 import type { TestDb } from "./db.ts";
@@ -59,3 +63,36 @@ export async function seedReadings(db: TestDb, deviceId: string, rows: Reading[]
   const first = Number(row?.top ?? 0) + 1;
   return insertReadings(db, deviceId, rows.map((r, i) => ({ ...r, source_id: first + i })));
 }
+
+/** 2026-04-19 08:MM:SS */
+export const stamp = (minute: number, second = 0) => `2026-04-19 08:${String(minute).padStart(2, "0")}:${String(second).padStart(2, "0")}`;
+
+/** 50 realtime_data rows as the Pi sends them in /sync, across 10 minutes from 08:00, with ids from `firstId`. */
+export function readings(firstId = 1) {
+  return Array.from({ length: 50 }, (_, i) => ({
+    id: firstId + i,
+    timestamp: stamp(Math.floor((i * 12) / 60), (i * 12) % 60),
+    parameter_name: i % 2 ? "COOLANT_TEMP" : "RPM",
+    value: i % 2 ? 85 + i / 10 : 850 + (i % 7),
+    unit: i % 2 ? "°C" : "rpm",
+    profile_id: "daily",
+    data_source: "real",
+    drive_id: 1,
+  }));
+}
+
+/** A connection_log row as the Pi sends it. */
+export const event = (id: number, event_type: string, timestamp: string) => ({
+  id,
+  timestamp,
+  event_type,
+  mac_address: "/dev/rfcomm0",
+  success: 1,
+  error_message: null,
+  retry_count: 0,
+  data_source: "real",
+  drive_id: 1,
+});
+
+/** One drive, 08:00 to 08:10, as connection_log rows. */
+export const DRIVE = { start: event(1, "drive_start", stamp(0)), end: event(2, "drive_end", stamp(10)) };
