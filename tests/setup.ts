@@ -10,6 +10,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { provisionDatabase, startMariaDb } from "../lib/mariadb-server.ts";
 
+// Home servers often run in their local time zone. Every stored time is UTC, so the
+// suite runs away from UTC to show no time depends on the process's zone.
+process.env.TZ ??= "America/New_York";
+
 if (!process.env.TEST_DATABASE_URL) {
   const dir = mkdtempSync(join(tmpdir(), "obd2-test-mariadb-"));
   const server = await startMariaDb({

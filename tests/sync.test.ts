@@ -68,9 +68,9 @@ describe("POST /api/v1/sync", () => {
   test("server-set provenance: synced_at is the receipt's time and source_device the sender", async () => {
     const d = device();
     const receipt = await (await sync(d, "b-prov", { realtime_data: { rows: [rt(1)] } })).json();
-    const [row] = await t.db.query("SELECT source_device, synced_at FROM realtime_data WHERE source_device = ?", [d]);
+    const [row] = await t.db.query("SELECT source_device, UNIX_TIMESTAMP(synced_at) AS at FROM realtime_data WHERE source_device = ?", [d]);
     expect(row.source_device).toBe(d);
-    expect(new Date(row.synced_at).toISOString()).toBe(receipt.syncedAt);
+    expect(new Date(Number(row.at) * 1000).toISOString()).toBe(receipt.syncedAt);
   });
 
   test("an empty table gives a 0/0 receipt", async () => {
@@ -224,8 +224,8 @@ describe("POST /api/v1/sync", () => {
   test("a sync updates the device's last_seen", async () => {
     const d = device();
     const receipt = await (await sync(d, "b-seen", { realtime_data: { rows: [rt(1)] } })).json();
-    const [row] = await t.db.query("SELECT last_seen FROM devices WHERE device_id = ?", [d]);
-    expect(new Date(row.last_seen).toISOString()).toBe(receipt.syncedAt);
+    const [row] = await t.db.query("SELECT UNIX_TIMESTAMP(last_seen) AS at FROM devices WHERE device_id = ?", [d]);
+    expect(new Date(Number(row.at) * 1000).toISOString()).toBe(receipt.syncedAt);
   });
 });
 
