@@ -10,7 +10,7 @@ import { AnalysisFailed, FindingSchema, RecommendationSchema, runAnalysis } from
 import { WindowTooLarge } from "../lib/drive-stats.ts";
 import { DeviceIdSchema, requireDevice } from "../lib/auth.ts";
 import { ApiError, ErrorBody, errorResponse as error, fieldError } from "../lib/errors.ts";
-import { toSqlDatetime } from "../lib/time.ts";
+import { fromSqlDatetime, toSqlDatetime } from "../lib/time.ts";
 
 const required = { error: (iss: { input?: unknown }) => (iss.input === undefined ? "is required" : "must be a string") };
 
@@ -24,7 +24,7 @@ const time = (example: string) =>
         ctx.addIssue({ code: "custom", message: `must be an ISO 8601 time such as 2026-11-22T10:00:00Z, not ${JSON.stringify(text.slice(0, 40))}` });
         return z.NEVER;
       }
-      return new Date(`${sql.slice(0, 10)}T${sql.slice(11, 23)}Z`);
+      return fromSqlDatetime(sql);
     })
     .openapi({ type: "string", example, description: "ISO 8601; T or a space, optional fraction, optional Z or ±hh:mm (none = UTC)" });
 

@@ -180,7 +180,7 @@ export function computeDriveStats(window: DriveWindow, series: Map<string, Serie
       distanceKm,
       idleShare,
       warmUpSeconds,
-      maxCoolantC: coolant ? max(coolant.v, coolant.n) : null,
+      maxCoolantC: parameters.find((p) => p.parameter === "COOLANT_TEMP")?.max ?? null,
       fuelTrim: { stft: stftMean, ltft: ltftMean, total: stftMean !== null && ltftMean !== null ? stftMean + ltftMean : null },
       startCoolantC: coolant ? coolant.v[0]! : null,
       idleRpm: rpm && speed && coolant ? idleRpm(rpm, speed, coolant) : null,
@@ -220,12 +220,6 @@ function mean(v: Float64Array, n: number): number {
   let sum = 0;
   for (let i = 0; i < n; i++) sum += v[i]!;
   return sum / n;
-}
-
-function max(v: Float64Array, n: number): number {
-  let m = -Infinity;
-  for (let i = 0; i < n; i++) m = Math.max(m, v[i]!);
-  return m;
 }
 
 /** Seconds from reading i to the next, capped at MAX_INTERVAL_S. */

@@ -40,9 +40,10 @@ export function sqlTimestamp(d: Date): string {
 }
 
 /**
- * A DATETIME the server read back as text (DATE_FORMAT, session time zone
- * UTC) as a Date. Raw queries read times as text because the connector would
- * take a DATETIME in the process's local time zone.
+ * A UTC DATETIME as text (toSqlDatetime's output, or DATE_FORMAT with the
+ * session in UTC) as a Date, to the millisecond. Raw queries read times as
+ * text because the connector would take a DATETIME in the process's local
+ * time zone.
  */
 export function fromSqlDatetime(text: string): Date {
   return new Date(`${text.slice(0, 10)}T${text.slice(11, 23)}Z`);

@@ -7,7 +7,7 @@
  */
 import type { Recommendation } from "../../lib/analysis.ts";
 import type { Finding } from "../../lib/findings.ts";
-import { toSqlDatetime } from "../../lib/time.ts";
+import { fromSqlDatetime, toSqlDatetime } from "../../lib/time.ts";
 import { CliError, EXIT, haltError, openPiDb, parseFlags, printJson, type ExitCode } from "../cli.ts";
 import { loadApiKey, loadConfig, requireTarget } from "../config.ts";
 import { count, formatAge } from "../report.ts";
@@ -92,7 +92,6 @@ export function driveReadings(db: SqliteDb, drive: Drive): { readings: number; u
 
 /** The wire form of a Pi time: the Pi's own text with "T" (ISO 8601; the server takes a time without a zone as UTC, as the Pi means it). */
 const wireTime = (text: string) => text.replace(" ", "T");
-const epochMs = (sql: string) => Date.parse(`${sql.replace(" ", "T").slice(0, 23)}Z`);
 
 function printFindings(findings: Finding[]) {
   if (!findings.length) return console.log("Findings: none; every rule-based check passed.");
@@ -177,7 +176,7 @@ export async function main(args: string[]): Promise<ExitCode> {
 
   if (flags.json) printJson(body);
   else {
-    const seconds = Math.round((epochMs(drive.end) - epochMs(drive.start)) / 1000);
+    const seconds = Math.round((fromSqlDatetime(drive.end).getTime() - fromSqlDatetime(drive.start).getTime()) / 1000);
     console.log(`Drive ${drive.start.slice(0, 19)} to ${drive.end.slice(0, 19)} UTC (${formatAge(seconds)}), device ${target.deviceId}${local.profileId ? `, profile ${local.profileId}` : ""}`);
     if (empty) console.log(String(body.message ?? "No drive data found for the specified time window"));
     if (status === 200 && !empty) {
