@@ -1,6 +1,6 @@
 /**
  * `npm run bench:analysis -- --rows N`: how fast the statistics of one long
- * drive are read and computed (lib/drive-stats.ts), and what that costs in
+ * drive are read and computed (lib/analysis/drive-stats.ts), and what that costs in
  * memory. Needs DATABASE_URL (a database it may wipe and migrate). It fills
  * realtime_data with one drive of N readings (default 1,000,000, the default
  * ANALYSIS_MAX_READINGS), 10 readings a second across 13 parameters, then runs
@@ -10,10 +10,10 @@
 import { parseArgs } from "node:util";
 import * as mariadb from "mariadb";
 import { loadConfig } from "../lib/config.ts";
-import { connectionOptions } from "../lib/db.ts";
-import { readDriveStats } from "../lib/drive-stats.ts";
-import { findings } from "../lib/findings.ts";
-import { migrate } from "../lib/migrate.ts";
+import { connectionOptions } from "../lib/db/pools.ts";
+import { readDriveStats } from "../lib/analysis/drive-stats.ts";
+import { findings } from "../lib/analysis/findings.ts";
+import { migrate } from "../lib/db/migrate.ts";
 import { watchPeakRss, rssMb } from "./server.ts";
 
 const { values: args } = parseArgs({ options: { rows: { type: "string", default: "1000000" } } });

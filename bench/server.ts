@@ -2,7 +2,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort } from "../lib/mariadb-server.ts";
+import { freePort } from "../lib/db/mariadb-server.ts";
 
 const repo = join(import.meta.dir, "..");
 

@@ -127,7 +127,7 @@ export async function gunzipFile(src: string, dest: string, stop: AbortSignal): 
       async (unzipped: AsyncIterable<Buffer>) => {
         for await (const chunk of unzipped) {
           if (stop.aborted) throw new Stopped("stopped");
-          // Synchronous writes: see lib/backup-store.ts on Bun keeping awaited writes' chunks alive.
+          // Synchronous writes: see lib/backup/store.ts on Bun keeping awaited writes' chunks alive.
           writeAll(out, chunk);
           unpackedBytes += chunk.byteLength;
           uncollected += chunk.byteLength;
@@ -218,7 +218,7 @@ export function lastBackupAt(db: SqliteDb): Date | undefined {
  * in the file name only, e.g. /home/pi/eclipse-obd/logs/*.log. A directory
  * that does not exist matches nothing.
  */
-export function matchFiles(pattern: string, cwd = process.cwd()): string[] {
+function matchFiles(pattern: string, cwd = process.cwd()): string[] {
   const full = resolve(cwd, pattern);
   const dir = dirname(full);
   const re = new RegExp(
@@ -248,9 +248,9 @@ export type BackupContext = {
 };
 
 /** journalMode and snapshotSeconds tell how long the logger's commits waited when the database is not in WAL mode. */
-export type DatabaseBackup = StoredBackup & { status: "ok"; databaseBytes: number; journalMode: string; snapshotSeconds: number };
-export type Failed = { status: "failed"; error: string };
-export type LogBackup = { path: string } & ({ status: "uploaded"; filename: string; sizeBytes: number; sha256: string } | { status: "unchanged" } | Failed);
+type DatabaseBackup = StoredBackup & { status: "ok"; databaseBytes: number; journalMode: string; snapshotSeconds: number };
+type Failed = { status: "failed"; error: string };
+type LogBackup = { path: string } & ({ status: "uploaded"; filename: string; sizeBytes: number; sha256: string } | { status: "unchanged" } | Failed);
 
 export type BackupResult = {
   /** Undefined when only logs were asked for. */

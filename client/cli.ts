@@ -27,7 +27,7 @@ export class CliError extends Error {
 }
 
 /** The flags every command accepts; commands add their own. */
-export const COMMON_OPTIONS = {
+const COMMON_OPTIONS = {
   config: { type: "string" },
   db: { type: "string" },
   server: { type: "string" },

@@ -82,7 +82,7 @@ export function discoverTables(db: SqliteDb): { present: SourceTable[]; missing:
 export const rowHash = (json: Uint8Array) => sha256Hex(json).slice(0, 32);
 
 /** A row from `select` as the server will see it. */
-export function toItem(src: SourceTable, row: Row): Item {
+function toItem(src: SourceTable, row: Row): Item {
   const json = row.j as Uint8Array;
   return { key: row.k as number | string, json, hash: src.table.mutable ? rowHash(json) : "", driveId: typeof row.d === "number" ? row.d : undefined };
 }

@@ -8,7 +8,7 @@ import { backlog, discoverTables } from "./delta.ts";
 import type { SqliteDb } from "./sqlite.ts";
 import { hasTable, quarantineCounts, readErrors, readMarks, readQuarantine, storedHash } from "./store.ts";
 
-export type TableState = {
+type TableState = {
   table: TableName;
   /** append: synced by id above the mark; mutable: synced by row hash. */
   mode: "append" | "mutable";

@@ -30,6 +30,7 @@ const Database: Driver = isBun
   ? (await import("bun:sqlite")).Database
   : ((await import("better-sqlite3")) as unknown as { default: Driver }).default;
 
+/** @public Named by tests/simulate.test.ts inside a script it runs under Node, which knip cannot see. */
 export const sqliteDriver = isBun ? "bun:sqlite" : "better-sqlite3";
 
 /**

@@ -33,11 +33,11 @@ import { AuthError, ServerRefused, Unreachable, syncBody, type Problem, type Syn
  * not that the rows are bad; the table then stops with an error instead of
  * quarantining everything. A smaller --batch-size gets genuinely bad rows past it.
  */
-export const QUARANTINE_LIMIT = 100;
+const QUARANTINE_LIMIT = 100;
 
-export type TableStatus = "ok" | "failed" | "stopped" | "not-run";
+type TableStatus = "ok" | "failed" | "stopped" | "not-run";
 
-export type TableSummary = {
+type TableSummary = {
   table: TableName;
   status: TableStatus;
   /** Rows the server accepted in this run. */

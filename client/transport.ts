@@ -11,7 +11,7 @@
  * (ServerRefused), except a sync's 400, 413 and 422: answers about the
  * chunk's content, which the caller acts on.
  */
-import type { Problem } from "../lib/errors.ts";
+import type { Problem } from "../lib/http/errors.ts";
 import { closeSync, openSync, readSync } from "node:fs";
 import { TABLES, type TableName } from "../lib/tables.ts";
 import type { Item } from "./delta.ts";
@@ -20,7 +20,7 @@ import { sleep, Stopped, type Shutdown } from "./shutdown.ts";
 
 /** One problem of a 422, as the server reports it. */
 export type { Problem };
-export type Counts = { inserted: number; updated: number; errors: number };
+type Counts = { inserted: number; updated: number; errors: number };
 
 export type SyncAnswer =
   | { kind: "ok"; tables: Record<string, Counts> }

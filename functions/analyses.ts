@@ -4,11 +4,11 @@
  * findings and recommendations. A device key sees only its own device.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import type { App } from "../lib/app.ts";
-import { FindingSchema, RecommendationSchema } from "../lib/analysis.ts";
-import { DeviceIdSchema, listedDevice, requireDevice } from "../lib/auth.ts";
-import { ApiError, errorResponse as error } from "../lib/errors.ts";
-import type { analysis_history } from "../lib/generated/prisma/client.ts";
+import type { App } from "../lib/http/env.ts";
+import { FindingSchema, RecommendationSchema } from "../lib/analysis/analyze.ts";
+import { DeviceIdSchema, listedDevice, requireDevice } from "../lib/http/auth.ts";
+import { ApiError, errorResponse as error } from "../lib/http/errors.ts";
+import type { analysis_history } from "../lib/db/generated/prisma/client.ts";
 
 const AnalysisItem = z
   .object({

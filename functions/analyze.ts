@@ -1,15 +1,15 @@
 /**
- * POST /api/v1/analyze: analyses one drive window now (lib/analysis.ts) and
+ * POST /api/v1/analyze: analyses one drive window now (lib/analysis/analyze.ts) and
  * answers with the recommendations and the rule-based findings. When Ollama
  * fails, the findings still come back in the error body.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { App, AppEnv } from "../lib/app.ts";
-import { AnalysisFailed, FindingSchema, RecommendationSchema, runAnalysis } from "../lib/analysis.ts";
-import { WindowTooLarge } from "../lib/drive-stats.ts";
-import { DeviceIdSchema, requireDevice } from "../lib/auth.ts";
-import { ApiError, ErrorBody, errorResponse as error, fieldError } from "../lib/errors.ts";
+import type { App, AppEnv } from "../lib/http/env.ts";
+import { AnalysisFailed, FindingSchema, RecommendationSchema, runAnalysis } from "../lib/analysis/analyze.ts";
+import { WindowTooLarge } from "../lib/analysis/drive-stats.ts";
+import { DeviceIdSchema, requireDevice } from "../lib/http/auth.ts";
+import { ApiError, ErrorBody, errorResponse as error, fieldError } from "../lib/http/errors.ts";
 import { fromSqlDatetime, toSqlDatetime } from "../lib/time.ts";
 
 const required = { error: (iss: { input?: unknown }) => (iss.input === undefined ? "is required" : "must be a string") };

@@ -2,13 +2,13 @@
  * POST /api/v1/backup: the Pi uploads a database, log or config file as
  * multipart/form-data. The body is streamed to disk (never held in memory),
  * cut off at MAX_BACKUP_SIZE_MB, checked against the optional sha256, stored
- * atomically (lib/backup-store.ts), then the oldest backups beyond
+ * atomically (lib/backup/store.ts), then the oldest backups beyond
  * BACKUP_RETENTION_COUNT are rotated away.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { App, AppEnv } from "../lib/app.ts";
-import { DeviceIdSchema, requireDevice } from "../lib/auth.ts";
+import type { App, AppEnv } from "../lib/http/env.ts";
+import { DeviceIdSchema, requireDevice } from "../lib/http/auth.ts";
 import {
   ALLOWED_EXTENSIONS,
   backupDir,
@@ -20,9 +20,9 @@ import {
   splitUploadName,
   stageUpload,
   type Staged,
-} from "../lib/backup-store.ts";
-import { ApiError, errorResponse as error, fieldError, validationError } from "../lib/errors.ts";
-import { multipartBoundary, readMultipart, type Part } from "../lib/multipart.ts";
+} from "../lib/backup/store.ts";
+import { ApiError, errorResponse as error, fieldError, validationError } from "../lib/http/errors.ts";
+import { multipartBoundary, readMultipart, type Part } from "../lib/http/multipart.ts";
 
 const Fields = z.object({
   type: BackupTypeSchema,

@@ -3,10 +3,10 @@
  * recorded at upload (no file is re-read). A device key sees only its own.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import type { App } from "../lib/app.ts";
-import { DeviceIdSchema, listedDevice } from "../lib/auth.ts";
-import { BackupTypeSchema, listBackups } from "../lib/backup-store.ts";
-import { errorResponse } from "../lib/errors.ts";
+import type { App } from "../lib/http/env.ts";
+import { DeviceIdSchema, listedDevice } from "../lib/http/auth.ts";
+import { BackupTypeSchema, listBackups } from "../lib/backup/store.ts";
+import { errorResponse } from "../lib/http/errors.ts";
 
 const Backup = z.object({
   deviceId: z.string(),

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { App } from "../lib/app.ts";
+import type { App } from "../lib/http/env.ts";
 import { version } from "../lib/version.ts";
 
 // Swagger UI is served from the installed package, so the docs work on a LAN without internet.

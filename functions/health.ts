@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { App } from "../lib/app.ts";
-import { ollamaStatus } from "../lib/ollama.ts";
+import type { App } from "../lib/http/env.ts";
+import { ollamaStatus } from "../lib/analysis/ollama.ts";
 import { formatUptime, withTimeout } from "../lib/time.ts";
 import { version } from "../lib/version.ts";
 

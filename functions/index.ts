@@ -1,5 +1,10 @@
-/** Mounts every endpoint. One file per endpoint; no logic here. */
-import type { App } from "../lib/app.ts";
+/**
+ * The whole app: the bare app from lib/http with every endpoint mounted on it.
+ * One file per endpoint; no logic here. The entries (scripts/) and the tests
+ * build the app with this one function.
+ */
+import { newApp } from "../lib/http/app.ts";
+import type { App, Deps } from "../lib/http/env.ts";
 import { registerAnalyses } from "./analyses.ts";
 import { registerAnalyze } from "./analyze.ts";
 import { registerBackup } from "./backup.ts";
@@ -11,7 +16,8 @@ import { registerPing } from "./ping.ts";
 import { registerSync } from "./sync.ts";
 import { registerSyncState } from "./sync-state.ts";
 
-export function registerFunctions(app: App) {
+export function createApp(deps: Deps): App {
+  const app = newApp(deps);
   registerPing(app);
   registerHealth(app);
   registerSync(app);
@@ -22,4 +28,5 @@ export function registerFunctions(app: App) {
   registerAnalyses(app);
   registerMetrics(app);
   registerDocs(app);
+  return app;
 }

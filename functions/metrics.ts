@@ -1,11 +1,11 @@
 /**
- * GET /metrics: Prometheus text format (lib/metrics.ts). Outside /api, so it
+ * GET /metrics: Prometheus text format (lib/http/metrics.ts). Outside /api, so it
  * checks the key itself: the admin key, or none when METRICS_PUBLIC=true.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import type { App } from "../lib/app.ts";
-import { authenticate } from "../lib/auth.ts";
-import { ApiError, errorResponse as error } from "../lib/errors.ts";
+import type { App } from "../lib/http/env.ts";
+import { authenticate } from "../lib/http/auth.ts";
+import { ApiError, errorResponse as error } from "../lib/http/errors.ts";
 
 const route = createRoute({
   method: "get",

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { App } from "../lib/app.ts";
+import type { App } from "../lib/http/env.ts";
 
 const route = createRoute({
   method: "get",

@@ -5,9 +5,9 @@
  * these, so the logger never hands out an id whose row the server has.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import type { App } from "../lib/app.ts";
-import { DeviceIdSchema, requireDevice } from "../lib/auth.ts";
-import { errorResponse } from "../lib/errors.ts";
+import type { App } from "../lib/http/env.ts";
+import { DeviceIdSchema, requireDevice } from "../lib/http/auth.ts";
+import { errorResponse } from "../lib/http/errors.ts";
 import { TABLES, type TableName } from "../lib/tables.ts";
 
 const INT_TABLES = TABLES.filter((t) => t.keyType === "int");

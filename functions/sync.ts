@@ -1,10 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { App } from "../lib/app.ts";
-import { DeviceIdSchema, requireDevice } from "../lib/auth.ts";
-import { limitedJsonBody } from "../lib/body.ts";
-import { ApiError, ErrorBody, errorResponse as error, validationError } from "../lib/errors.ts";
-import { documentedTables, envelopeTables } from "../lib/row-schemas.ts";
-import { recordFailure, RowsInvalid, writeBatch, type SyncBatch } from "../lib/sync-store.ts";
+import type { App } from "../lib/http/env.ts";
+import { DeviceIdSchema, requireDevice } from "../lib/http/auth.ts";
+import { limitedJsonBody } from "../lib/http/body.ts";
+import { ApiError, ErrorBody, errorResponse as error, validationError } from "../lib/http/errors.ts";
+import { documentedTables, envelopeTables } from "../lib/sync/row-schemas.ts";
+import { recordFailure, RowsInvalid, writeBatch, type SyncBatch } from "../lib/sync/write-batch.ts";
 import { TABLE_NAMES, TABLES, type TableName } from "../lib/tables.ts";
 
 /** The request, with `tables` as given: full row shapes for the document, envelopes for the route's own check. */

@@ -3,18 +3,19 @@
  * the database (the embedded default when DATABASE_URL is unset), migrations,
  * then the app.
  */
-import { startAnalysisWorker, type AnalysisWorker } from "./analysis-worker.ts";
-import { createApp, type App } from "./app.ts";
-import { sweepStaleUploads } from "./backup-store.ts";
+import { startAnalysisWorker, type AnalysisWorker } from "./analysis/worker.ts";
+import { sweepStaleUploads } from "./backup/store.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { createDb } from "./db.ts";
-import { startEmbeddedDb } from "./embedded-db.ts";
-import { createLogger, type Logger } from "./logger.ts";
-import { migrate } from "./migrate.ts";
+import { createDb } from "./db/pools.ts";
+import { startEmbeddedDb } from "./db/embedded.ts";
+import type { App, Deps } from "./http/env.ts";
+import { createLogger, type Logger } from "./http/logger.ts";
+import { migrate } from "./db/migrate.ts";
 
 export type Booted = { app: App; config: Config; logger: Logger; analysisWorker: AnalysisWorker; shutdown(): Promise<void> };
 
-export async function boot(): Promise<Booted> {
+/** `createApp` builds the app with its endpoints (functions/index.ts); lib/ only knows its type. */
+export async function boot(createApp: (deps: Deps) => App): Promise<Booted> {
   let config: Config;
   try {
     config = loadConfig();

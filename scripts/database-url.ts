@@ -1,6 +1,6 @@
 /** For the npm scripts: DATABASE_URL from the configuration, or the embedded default (started for the duration). */
 import { loadDatabaseUrl } from "../lib/config.ts";
-import { startEmbeddedDb, type EmbeddedDb } from "../lib/embedded-db.ts";
+import { startEmbeddedDb, type EmbeddedDb } from "../lib/db/embedded.ts";
 
 /** Runs `work` on the database; any failure (configuration included) is printed as `Error: …` with exit code 1. */
 export async function withDatabaseUrl(work: (url: string) => Promise<void>): Promise<void> {

@@ -3,9 +3,9 @@
  * embedded default. A device key `<id>.<secret>` may act only for its device;
  * only a salted hash of it is stored, so `add` shows the key once.
  */
-import { DeviceIdSchema, newDeviceKey } from "../lib/auth.ts";
-import { createDb, type Db } from "../lib/db.ts";
-import { migrate } from "../lib/migrate.ts";
+import { DeviceIdSchema, newDeviceKey } from "../lib/http/auth.ts";
+import { createDb, type Db } from "../lib/db/pools.ts";
+import { migrate } from "../lib/db/migrate.ts";
 import { withDatabaseUrl } from "./database-url.ts";
 
 const USAGE = `Usage: npm run device -- <command>

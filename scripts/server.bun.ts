@@ -1,7 +1,8 @@
 /** Production entry: `bun scripts/server.bun.ts` (what systemd runs). */
+import { createApp } from "../functions/index.ts";
 import { announce, boot } from "../lib/boot.ts";
 
-const booted = await boot();
+const booted = await boot(createApp);
 const server = Bun.serve({
   port: booted.config.PORT,
   fetch: booted.app.fetch,

@@ -1,9 +1,10 @@
 /** Node entry: `node --import tsx scripts/server.node.ts`, the same app on @hono/node-server. */
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
+import { createApp } from "../functions/index.ts";
 import { announce, boot } from "../lib/boot.ts";
 
-const booted = await boot();
+const booted = await boot(createApp);
 const server = serve({ fetch: booted.app.fetch, port: booted.config.PORT }) as Server;
 let closing = false;
 // close() ends idle connections, but one that was busy would stay open for keep-alive

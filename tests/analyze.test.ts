@@ -6,13 +6,13 @@
  * validated before anything is stored.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { AnalysisFailed, parseRecommendations, runAnalysis } from "../lib/analysis.ts";
-import { createApp } from "../lib/app.ts";
-import { newDeviceKey } from "../lib/auth.ts";
-import { readDriveStats } from "../lib/drive-stats.ts";
-import { findings } from "../lib/findings.ts";
-import { createLogger } from "../lib/logger.ts";
-import { freePort } from "../lib/mariadb-server.ts";
+import { AnalysisFailed, parseRecommendations, runAnalysis } from "../lib/analysis/analyze.ts";
+import { createApp } from "../functions/index.ts";
+import { newDeviceKey } from "../lib/http/auth.ts";
+import { readDriveStats } from "../lib/analysis/drive-stats.ts";
+import { findings } from "../lib/analysis/findings.ts";
+import { createLogger } from "../lib/http/logger.ts";
+import { freePort } from "../lib/db/mariadb-server.ts";
 import { systemClock } from "../lib/time.ts";
 import { API_KEY, testApp, testConfig, type TestApp } from "./helpers/app.ts";
 import { seedReadings, type Reading } from "./helpers/drive.ts";
@@ -72,7 +72,7 @@ async function seedDrive(hour: number, { deviceId = DEVICE, profile_id }: { devi
   return { deviceId, driveStartTime: start.toISOString(), driveEndTime: new Date(start.getTime() + 600_000).toISOString() };
 }
 
-/** The findings lib/findings.ts computes for a window, straight from the database. */
+/** The findings lib/analysis/findings.ts computes for a window, straight from the database. */
 async function expectedFindings(body: { deviceId: string; driveStartTime: string; driveEndTime: string }) {
   const stats = await readDriveStats(t.db.pool, { deviceId: body.deviceId, start: new Date(body.driveStartTime), end: new Date(body.driveEndTime) });
   return findings(stats!);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { newDeviceKey, requireDevice } from "../lib/auth.ts";
+import { newDeviceKey, requireDevice } from "../lib/http/auth.ts";
 import { API_KEY, testApp, type TestApp } from "./helpers/app.ts";
 
 const ROOT = join(import.meta.dir, "..");

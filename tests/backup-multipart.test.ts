@@ -1,10 +1,10 @@
 /**
- * lib/multipart.ts, the streaming form reader under POST /api/v1/backup, fed
+ * lib/http/multipart.ts, the streaming form reader under POST /api/v1/backup, fed
  * the same body cut into chunks of every awkward size, so delimiters and
  * header ends fall across chunk edges.
  */
 import { describe, expect, test } from "bun:test";
-import { multipartBoundary, readMultipart } from "../lib/multipart.ts";
+import { multipartBoundary, readMultipart } from "../lib/http/multipart.ts";
 
 const BOUNDARY = "XbOuNdArY";
 

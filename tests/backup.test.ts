@@ -10,10 +10,11 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createApp, type App } from "../lib/app.ts";
-import { newDeviceKey } from "../lib/auth.ts";
-import { sweepStaleUploads } from "../lib/backup-store.ts";
-import { createLogger } from "../lib/logger.ts";
+import { createApp } from "../functions/index.ts";
+import type { App } from "../lib/http/env.ts";
+import { newDeviceKey } from "../lib/http/auth.ts";
+import { sweepStaleUploads } from "../lib/backup/store.ts";
+import { createLogger } from "../lib/http/logger.ts";
 import { API_KEY, testApp, testConfig, type TestApp } from "./helpers/app.ts";
 
 let base: TestApp;

@@ -8,7 +8,7 @@ import { writeFileSync } from "node:fs";
 import { CliError } from "../client/cli.ts";
 import { DEFAULTS, loadApiKey, loadConfig } from "../client/config.ts";
 import { openDb } from "../client/sqlite.ts";
-import { newDeviceKey } from "../lib/auth.ts";
+import { newDeviceKey } from "../lib/http/auth.ts";
 import { ensureClientBinary } from "../scripts/build-client.ts";
 import { API_KEY } from "./helpers/app.ts";
 import { mirrorOf, piDatabase, runAgent, startServer, tempDir, writeConfig, type TempDir } from "./helpers/client-agent.ts";

@@ -1,14 +1,15 @@
 /**
- * Drive statistics (lib/drive-stats.ts) on hand-made series with known
+ * Drive statistics (lib/analysis/drive-stats.ts) on hand-made series with known
  * answers and on rows in a real MariaDB, and the rule-based findings
- * (lib/findings.ts) on simulated and hand-made drives.
+ * (lib/analysis/findings.ts) on simulated and hand-made drives.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { computeDriveStats, MAX_INTERVAL_S, readDriveStats, type DriveStats, type DriveWindow, type Series } from "../lib/drive-stats.ts";
-import { findings, LIMITS } from "../lib/findings.ts";
+import { computeDriveStats, MAX_INTERVAL_S, readDriveStats, type DriveStats, type DriveWindow, type Series } from "../lib/analysis/drive-stats.ts";
+import { findings } from "../lib/analysis/findings.ts";
+import { LIMITS } from "../lib/analysis/limits.ts";
 import { simulate } from "../scripts/simulate.ts";
 import { freshDatabase, type TestDb } from "./helpers/db.ts";
 import { loadRealtime, seedReadings } from "./helpers/drive.ts";

@@ -9,9 +9,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as mariadb from "mariadb";
-import { connectionOptions } from "../lib/db.ts";
-import { freePort } from "../lib/mariadb-server.ts";
-import { readMigrations } from "../lib/migrate.ts";
+import { connectionOptions } from "../lib/db/pools.ts";
+import { freePort } from "../lib/db/mariadb-server.ts";
+import { readMigrations } from "../lib/db/migrate.ts";
 import { emptyDatabase } from "./helpers/db.ts";
 import { DRIVE, readings } from "./helpers/drive.ts";
 import { startFakeOllama } from "./helpers/fake-ollama.ts";

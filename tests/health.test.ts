@@ -5,9 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import pino from "pino";
-import { createApp, type Deps } from "../lib/app.ts";
-import { createDb, type Db } from "../lib/db.ts";
-import { freePort } from "../lib/mariadb-server.ts";
+import { createApp } from "../functions/index.ts";
+import type { Deps } from "../lib/http/env.ts";
+import { createDb, type Db } from "../lib/db/pools.ts";
+import { freePort } from "../lib/db/mariadb-server.ts";
 import { version } from "../lib/version.ts";
 import { testApp, testConfig, type TestApp } from "./helpers/app.ts";
 import { startFakeOllama, type FakeOllama } from "./helpers/fake-ollama.ts";

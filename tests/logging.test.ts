@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Writable } from "node:stream";
 import { join } from "node:path";
 import pino from "pino";
-import { newDeviceKey, requireDevice } from "../lib/auth.ts";
+import { newDeviceKey, requireDevice } from "../lib/http/auth.ts";
 import { API_KEY, testApp, type TestApp } from "./helpers/app.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -93,7 +93,7 @@ test("no API key should appear in the logs, on success, 401, 403, 500 or in a qu
 });
 
 test("output should be JSON lines, and pretty only when NODE_ENV=development", () => {
-  const script = `import { createLogger } from ${JSON.stringify(join(ROOT, "lib/logger.ts"))};
+  const script = `import { createLogger } from ${JSON.stringify(join(ROOT, "lib/http/logger.ts"))};
 createLogger({ LOG_LEVEL: "info", NODE_ENV: process.env.MODE }).info({ apiKey: "sekret-key" }, "hello");`;
   const run = (mode: string) =>
     Bun.spawnSync([join(ROOT, "node_modules/.bin/bun"), "-e", script], { cwd: "/", env: { PATH: process.env.PATH, MODE: mode } }).stdout.toString();

@@ -10,10 +10,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
-import { createApp } from "../lib/app.ts";
-import { newDeviceKey } from "../lib/auth.ts";
-import { createDb } from "../lib/db.ts";
-import { createLogger } from "../lib/logger.ts";
+import { createApp } from "../functions/index.ts";
+import { newDeviceKey } from "../lib/http/auth.ts";
+import { createDb } from "../lib/db/pools.ts";
+import { createLogger } from "../lib/http/logger.ts";
 import { testApp, testConfig, type TestApp } from "./helpers/app.ts";
 
 const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

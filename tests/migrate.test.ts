@@ -1,5 +1,5 @@
 /**
- * lib/migrate.ts on empty databases: records like Prisma Migrate, idempotent,
+ * lib/db/migrate.ts on empty databases: records like Prisma Migrate, idempotent,
  * serialised by its lock, refuses edited and failed migrations; and
  * `npm run migrate` as a subprocess.
  */
@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { migrate, MIGRATIONS_DIR, readMigrations } from "../lib/migrate.ts";
+import { migrate, MIGRATIONS_DIR, readMigrations } from "../lib/db/migrate.ts";
 import { emptyDatabase, queryOnce as query } from "./helpers/db.ts";
 
 const cleanups: (() => unknown)[] = [];

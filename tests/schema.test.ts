@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import * as mariadb from "mariadb";
-import { connectionOptions } from "../lib/db.ts";
-import { migrate } from "../lib/migrate.ts";
+import { connectionOptions } from "../lib/db/pools.ts";
+import { migrate } from "../lib/db/migrate.ts";
 import { PROVENANCE_COLUMNS, TABLES, TEXT_KEY_LENGTH, type Column, type MirroredTable } from "../lib/tables.ts";
 import { emptyDatabase } from "./helpers/db.ts";
 import { parsePrismaSchema, type PrismaField, type PrismaSchema } from "./helpers/prisma-schema.ts";

@@ -8,7 +8,7 @@ import { afterAll } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { provisionDatabase, startMariaDb } from "../lib/mariadb-server.ts";
+import { provisionDatabase, startMariaDb } from "../lib/db/mariadb-server.ts";
 
 // Home servers often run in their local time zone. Every stored time is UTC, so the
 // suite runs away from UTC to show no time depends on the process's zone.

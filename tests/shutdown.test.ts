@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../lib/mariadb-server.ts";
+import { freePort } from "../lib/db/mariadb-server.ts";
 import { freshDatabase, type TestDb } from "./helpers/db.ts";
 import { ENTRIES, health, killStarted, start, type Running } from "./helpers/server-process.ts";
 

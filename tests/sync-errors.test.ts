@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { gzipSync } from "node:zlib";
-import { newDeviceKey } from "../lib/auth.ts";
+import { newDeviceKey } from "../lib/http/auth.ts";
 import { TABLE_NAMES } from "../lib/tables.ts";
 import { testApp, type TestApp } from "./helpers/app.ts";
 

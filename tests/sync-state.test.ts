@@ -1,6 +1,6 @@
 /** GET /api/v1/sync/state against real MariaDB, seeded through POST /api/v1/sync. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { newDeviceKey } from "../lib/auth.ts";
+import { newDeviceKey } from "../lib/http/auth.ts";
 import { testApp, type TestApp } from "./helpers/app.ts";
 
 let t: TestApp;

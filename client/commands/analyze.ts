@@ -5,8 +5,8 @@
  * The server analyses the rows it holds, so it also says when readings of
  * that drive have not been pushed yet.
  */
-import type { Recommendation } from "../../lib/analysis.ts";
-import type { Finding } from "../../lib/findings.ts";
+import type { Recommendation } from "../../lib/analysis/analyze.ts";
+import type { Finding } from "../../lib/analysis/findings.ts";
 import { fromSqlDatetime, toSqlDatetime } from "../../lib/time.ts";
 import { CliError, EXIT, haltError, openPiDb, parseFlags, printJson, type ExitCode } from "../cli.ts";
 import { loadApiKey, loadConfig, requireTarget } from "../config.ts";

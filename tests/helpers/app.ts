@@ -1,7 +1,8 @@
 /** The app under test, built by the same factory as production, on a fresh database. */
-import { createApp, type App, type Deps } from "../../lib/app.ts";
+import { createApp } from "../../functions/index.ts";
+import type { App, Deps } from "../../lib/http/env.ts";
 import { loadConfig, type Config } from "../../lib/config.ts";
-import { createLogger } from "../../lib/logger.ts";
+import { createLogger } from "../../lib/http/logger.ts";
 import { freshDatabase, type TestDb } from "./db.ts";
 
 export const API_KEY = "test-admin-key-0123456789";

@@ -15,7 +15,7 @@ import { simulate, type SimulateOptions } from "../../scripts/simulate.ts";
 import { testApp, type TestApp } from "./app.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const MAIN = join(ROOT, "client/main.ts");
+const MAIN = join(ROOT, "client/main.ts");
 export const BUN = join(ROOT, "node_modules/.bin/bun");
 const TSX = fileURLToPath(import.meta.resolve("tsx"));
 

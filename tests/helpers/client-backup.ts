@@ -6,7 +6,7 @@
  * daemon's JSON log lines as they arrive.
  */
 import { createHash } from "node:crypto";
-import { multipartBoundary, readMultipart } from "../../lib/multipart.ts";
+import { multipartBoundary, readMultipart } from "../../lib/http/multipart.ts";
 import { openDb } from "../../client/sqlite.ts";
 
 export const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");

@@ -1,8 +1,8 @@
 /** A fresh, migrated database per test file, on the run's MariaDB (see tests/setup.ts). */
 import { randomBytes } from "node:crypto";
 import * as mariadb from "mariadb";
-import { connectionOptions, createDb, type Db } from "../../lib/db.ts";
-import { migrate } from "../../lib/migrate.ts";
+import { connectionOptions, createDb, type Db } from "../../lib/db/pools.ts";
+import { migrate } from "../../lib/db/migrate.ts";
 
 export type TestDb = Db & { url: string; name: string; query<T = any>(sql: string, values?: unknown[]): Promise<T>; drop(): Promise<void> };
 

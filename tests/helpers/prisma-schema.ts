@@ -18,7 +18,7 @@ export type PrismaField = {
   db?: { name: string; args: number[] };
 };
 
-export type PrismaModel = {
+type PrismaModel = {
   name: string;
   fields: PrismaField[];
   /** Primary-key columns, from @id or @@id. */

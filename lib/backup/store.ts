@@ -16,9 +16,9 @@ import { existsSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs"
 import { mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { z } from "zod";
-import { DeviceIdSchema } from "./auth.ts";
+import { DeviceIdSchema } from "../http/auth.ts";
 
-export const BACKUP_TYPES = ["database", "logs", "config"] as const;
+const BACKUP_TYPES = ["database", "logs", "config"] as const;
 export type BackupType = (typeof BACKUP_TYPES)[number];
 
 export const BackupTypeSchema = z.enum(BACKUP_TYPES, { error: `must be one of ${BACKUP_TYPES.join(", ")}` });

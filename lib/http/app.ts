@@ -1,43 +1,18 @@
 /**
- * Builds the Hono app. The Bun and Node entries in scripts/ serve it; tests
- * call createApp() with their own dependencies.
+ * The bare Hono app: request id, the request log and metrics, API-key auth,
+ * and one error handler, with no endpoints. functions/index.ts mounts them on
+ * it (createApp), so this layer never reaches up into the one above.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
 import { matchedRoutes } from "hono/route";
-import { registerFunctions } from "../functions/index.ts";
-import { apiKeyAuth, type Auth } from "./auth.ts";
-import type { AnalysisWorker } from "./analysis-worker.ts";
-import type { Config } from "./config.ts";
-import type { Db } from "./db.ts";
+import { apiKeyAuth } from "./auth.ts";
+import type { App, AppEnv, Deps } from "./env.ts";
 import { handleError, validationError } from "./errors.ts";
-import type { Logger } from "./logger.ts";
-import { createMetrics, type Metrics } from "./metrics.ts";
-import { systemClock, type Clock } from "./time.ts";
+import { createMetrics } from "./metrics.ts";
+import { systemClock } from "../time.ts";
 
-export type Deps = {
-  config: Config;
-  db: Db;
-  logger: Logger;
-  clock?: Clock;
-  /** Woken when a sync queues a drive for analysis; absent, queued drives wait for a worker elsewhere. */
-  analysisWorker?: Pick<AnalysisWorker, "wake">;
-  /** Overrides of health-check timeouts, so tests of a hung dependency stay quick. */
-  healthTimeoutsMs?: { mysql: number; ollama: number };
-};
-
-export type AppEnv = {
-  Variables: {
-    requestId: string;
-    logger: Logger;
-    auth: Auth;
-    deps: Required<Pick<Deps, "clock">> & Deps & { startedAt: Date; metrics: Metrics };
-  };
-};
-
-export type App = OpenAPIHono<AppEnv>;
-
-export function createApp(deps: Deps): App {
+export function newApp(deps: Deps): App {
   const clock = deps.clock ?? systemClock;
   const resolved = { ...deps, clock, startedAt: clock.now(), metrics: createMetrics({ db: deps.db, clock, logger: deps.logger }) };
   const app: App = new OpenAPIHono<AppEnv>({
@@ -65,6 +40,5 @@ export function createApp(deps: Deps): App {
 
   app.onError(handleError);
   app.notFound((c) => c.json({ detail: "Not found" }, 404));
-  registerFunctions(app);
   return app;
 }

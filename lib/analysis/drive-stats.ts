@@ -1,15 +1,15 @@
 /**
  * Statistics of one drive window of realtime_data: per-parameter figures and
- * the drive facts the rule-based findings (lib/findings.ts) and the LLM
+ * the drive facts the rule-based findings (lib/analysis/findings.ts) and the LLM
  * prompt are built from. No LLM involved.
  */
 import type { Pool } from "mariadb";
-import { LIMITS, THRESHOLDS } from "./findings.ts";
-import { sqlTimestamp } from "./time.ts";
+import { LIMITS, THRESHOLDS } from "./limits.ts";
+import { sqlTimestamp } from "../time.ts";
 
 export type DriveWindow = { deviceId: string; start: Date; end: Date; profileId?: string | null };
 
-export type ParameterStats = {
+type ParameterStats = {
   parameter: string;
   unit: string | null;
   count: number;
@@ -19,11 +19,11 @@ export type ParameterStats = {
   std: number;
   p5: number;
   p95: number;
-  /** Seconds spent above each threshold that applies to this parameter (see lib/findings.ts THRESHOLDS); empty when none. */
+  /** Seconds spent above each threshold that applies to this parameter (see THRESHOLDS in limits.ts); empty when none. */
   above: { threshold: number; seconds: number }[];
 };
 
-export type DriveFacts = {
+type DriveFacts = {
   /** First to last reading in the window. */
   durationSeconds: number;
   /** Integrated SPEED (km/h) over time; null without SPEED. */
@@ -209,7 +209,7 @@ function parameterStats(parameter: string, s: Series): ParameterStats {
 }
 
 /** Linear interpolation between the closest ranks (numpy's default), on ascending values. */
-export function percentile(sorted: Float64Array, p: number): number {
+function percentile(sorted: Float64Array, p: number): number {
   const h = (sorted.length - 1) * p;
   const lo = Math.floor(h);
   const hi = Math.min(lo + 1, sorted.length - 1);

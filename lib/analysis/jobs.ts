@@ -1,12 +1,12 @@
 /**
  * The durable auto-analysis queue (table analysis_jobs). /sync enqueues a
  * drive inside the batch's own transaction, so a job exists exactly when the
- * batch that completed the drive committed. Workers (lib/analysis-worker.ts)
+ * batch that completed the drive committed. Workers (lib/analysis/worker.ts)
  * claim due jobs with SELECT ... FOR UPDATE SKIP LOCKED, so several server
  * processes can share one database without running a job twice.
  */
 import type { Pool, PoolConnection } from "mariadb";
-import { fromSqlDatetime, sqlTimestamp, toSqlDatetime } from "./time.ts";
+import { fromSqlDatetime, sqlTimestamp, toSqlDatetime } from "../time.ts";
 
 /** A DATETIME(6) column as text, for fromSqlDatetime. */
 const asText = (column: string) => `DATE_FORMAT(${column}, '%Y-%m-%d %H:%i:%s.%f')`;

@@ -1,19 +1,20 @@
 /**
- * One drive analysis: the window's statistics (lib/drive-stats.ts), the
- * rule-based findings (lib/findings.ts), and recommendations from the local
+ * One drive analysis: the window's statistics (lib/analysis/drive-stats.ts), the
+ * rule-based findings (lib/analysis/findings.ts), and recommendations from the local
  * LLM through Ollama, stored as ai_recommendations rows plus one
  * analysis_history row. POST /api/v1/analyze and the auto-analysis worker
  * both run it. The prompt templates are the files in prompts/.
  */
 import { readFileSync } from "node:fs";
 import { z } from "@hono/zod-openapi";
-import type { Config } from "./config.ts";
-import type { Db } from "./db.ts";
+import type { Config } from "../config.ts";
+import type { Db } from "../db/pools.ts";
 import { readDriveStats, type DriveStats } from "./drive-stats.ts";
-import { duration, findings as ruleFindings, LIMITS, type Finding } from "./findings.ts";
-import type { Logger } from "./logger.ts";
+import { duration, findings as ruleFindings, type Finding } from "./findings.ts";
+import { LIMITS } from "./limits.ts";
+import type { Logger } from "../http/logger.ts";
 import { ollamaClient } from "./ollama.ts";
-import { sqlTimestamp, type Clock } from "./time.ts";
+import { sqlTimestamp, type Clock } from "../time.ts";
 
 export type AnalysisRequest = { deviceId: string; profileId?: string | null; start: Date; end: Date; parameters?: string[]; focusAreas?: string[] };
 export type Recommendation = { rank: number; category: string; recommendation: string; confidence: number };
@@ -46,7 +47,7 @@ export const RecommendationSchema = z
   })
   .openapi("Recommendation");
 
-/** How the API documents a rule-based finding (lib/findings.ts). */
+/** How the API documents a rule-based finding (lib/analysis/findings.ts). */
 export const FindingSchema = z
   .object({
     code: z.enum(["coolant_overtemp", "fuel_trim_lean", "fuel_trim_rich", "slow_warmup", "high_intake_temp", "idle_rpm_unstable", "low_voltage", "high_voltage"] satisfies Finding["code"][]),
@@ -60,10 +61,10 @@ export const FindingSchema = z
 type Deps = { db: Db; config: Config; logger: Logger; clock: Clock };
 
 /** The model may suggest more; the owner reads the first few. */
-export const MAX_RECOMMENDATIONS = 5;
+const MAX_RECOMMENDATIONS = 5;
 
 // Read once: a missing template fails at start-up, not in the middle of a drive's analysis.
-const template = (name: string) => readFileSync(new URL(`../prompts/${name}`, import.meta.url), "utf8");
+const template = (name: string) => readFileSync(new URL(`../../prompts/${name}`, import.meta.url), "utf8");
 const SYSTEM_PROMPT = template("analysis-system.md");
 const USER_PROMPT = template("analysis-user.md");
 

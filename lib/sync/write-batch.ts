@@ -14,13 +14,13 @@
  * batches run one at a time, and other devices never touch its keys.
  */
 import type { PoolConnection, Pool } from "mariadb";
-import { completedDrives, enqueueDrive } from "./analysis-jobs.ts";
-import { ApiError } from "./errors.ts";
+import { completedDrives, enqueueDrive } from "../analysis/jobs.ts";
+import { ApiError } from "../http/errors.ts";
 import { validateRows, type Issue, type SyncRow } from "./row-schemas.ts";
-import { TABLES, type MirroredTable, type TableName } from "./tables.ts";
-import { sqlTimestamp, type Clock } from "./time.ts";
+import { TABLES, type MirroredTable, type TableName } from "../tables.ts";
+import { sqlTimestamp, type Clock } from "../time.ts";
 
-export type TableReceipt = { inserted: number; updated: number; errors: number };
+type TableReceipt = { inserted: number; updated: number; errors: number };
 
 export type SyncBatch = {
   deviceId: string;

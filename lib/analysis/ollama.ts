@@ -16,7 +16,7 @@ export function ollamaClient(baseUrl: string, timeoutMs: number, signal?: AbortS
 }
 
 /** Ollama names an untagged model "<name>:latest". */
-export function sameModel(listed: string, wanted: string): boolean {
+function sameModel(listed: string, wanted: string): boolean {
   return listed === wanted || listed === `${wanted}:latest`;
 }
 

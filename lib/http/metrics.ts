@@ -5,20 +5,19 @@
  * analysis-job and last-sync gauges are read from the database at scrape time.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { jobCounts } from "./analysis-jobs.ts";
-import type { Db } from "./db.ts";
-import { AnalysisStatus } from "./generated/prisma/enums.ts";
+import { jobCounts } from "../analysis/jobs.ts";
+import type { Db } from "../db/pools.ts";
+import { AnalysisStatus } from "../db/generated/prisma/enums.ts";
 import type { Logger } from "./logger.ts";
-import type { TableReceipt } from "./sync-store.ts";
-import { withTimeout, type Clock } from "./time.ts";
+import { withTimeout, type Clock } from "../time.ts";
 
 /** What became of a /sync batch: stored, refused as invalid (422/409), or failed in the database (500). */
-export type SyncResult = "ok" | "invalid" | "failed";
+type SyncResult = "ok" | "invalid" | "failed";
 
 export type Metrics = {
   registry: Registry;
-  /** Counts a /sync batch, and its rows per table when it was stored. */
-  syncBatch(device: string, result: SyncResult, tables?: Record<string, TableReceipt>): void;
+  /** Counts a /sync batch, and its rows per table when it was stored (the receipt's counts; metrics need not know the sync layer). */
+  syncBatch(device: string, result: SyncResult, tables?: Record<string, { inserted: number; updated: number }>): void;
   backupStored(device: string, type: string, bytes: number): void;
   /** `route` is the matched route pattern, never the raw path, so the label stays bounded. */
   request(method: string, route: string, status: number, seconds: number): void;

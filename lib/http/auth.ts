@@ -7,11 +7,9 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
-import type { AppEnv } from "./app.ts";
-import { DEVICE_ID, deviceIdProblem } from "./device-id.ts";
+import type { AppEnv, Auth } from "./env.ts";
+import { DEVICE_ID, deviceIdProblem } from "../device-id.ts";
 import { ApiError } from "./errors.ts";
-
-export type Auth = { kind: "admin" } | { kind: "device"; deviceId: string };
 
 /** Routes anyone may call: the Pi's reachability probe, health, and the API description. */
 const PUBLIC_PATHS = new Set(["/api/v1/health", "/api/v1/ping", "/api/v1/openapi.json"]);
@@ -28,11 +26,11 @@ export const DeviceIdSchema = z
 const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest();
 
 /** Constant-time equality of two strings of any length. */
-export function sameSecret(a: string, b: string): boolean {
+function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(sha256(a), sha256(b));
 }
 
-export function hashDeviceSecret(secret: string, salt = randomBytes(16).toString("hex")): string {
+function hashDeviceSecret(secret: string, salt = randomBytes(16).toString("hex")): string {
   return `sha256$${salt}$${sha256(salt + secret).toString("hex")}`;
 }
 

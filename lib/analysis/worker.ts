@@ -1,6 +1,6 @@
 /**
  * The auto-analysis worker: runs inside the server process, claims queued
- * drives (lib/analysis-jobs.ts) one at a time and analyses them. It never
+ * drives (lib/analysis/jobs.ts) one at a time and analyses them. It never
  * touches a sync's response: /sync only enqueues and wakes it.
  *
  * Retries: while Ollama is unreachable a job waits ANALYSIS_RETRY_SECONDS
@@ -9,13 +9,13 @@
  * ANALYSIS_RETRY_SECONDS up to an hour, and after ANALYSIS_MAX_ATTEMPTS the
  * job is marked failed.
  */
-import { claimJob, finishJob, type Job, type JobOutcome } from "./analysis-jobs.ts";
-import { AnalysisFailed, runAnalysis } from "./analysis.ts";
-import type { Config } from "./config.ts";
+import { claimJob, finishJob, type Job, type JobOutcome } from "./jobs.ts";
+import { AnalysisFailed, runAnalysis } from "./analyze.ts";
+import type { Config } from "../config.ts";
 import { WindowTooLarge } from "./drive-stats.ts";
-import type { Db } from "./db.ts";
-import type { Logger } from "./logger.ts";
-import { systemClock, type Clock } from "./time.ts";
+import type { Db } from "../db/pools.ts";
+import type { Logger } from "../http/logger.ts";
+import { systemClock, type Clock } from "../time.ts";
 
 export type AnalysisWorker = {
   /** Look for due jobs now (a sync just queued one). */

@@ -32,7 +32,7 @@ export type Db = {
   /**
    * For /sync's bulk upserts. Unlike `pool`, it caches prepared statements:
    * without the cache every bulk call waits a round trip for its PREPARE, and
-   * that wait breaks the overlap of validation and writing (lib/sync-store.ts).
+   * that wait breaks the overlap of validation and writing (lib/sync/write-batch.ts).
    * The adapter needs the cache off, hence two pools.
    */
   bulkPool: mariadb.Pool;

@@ -6,8 +6,8 @@
  * Datetimes come out normalised to MySQL DATETIME(6) strings in UTC.
  */
 import { z } from "@hono/zod-openapi";
-import { TABLES, TEXT_KEY_LENGTH, type Column, type ColumnType, type MirroredTable, type TableName } from "./tables.ts";
-import { toSqlDatetime } from "./time.ts";
+import { TABLES, TEXT_KEY_LENGTH, type Column, type ColumnType, type MirroredTable, type TableName } from "../tables.ts";
+import { toSqlDatetime } from "../time.ts";
 
 const INT32 = { min: -2_147_483_648, max: 2_147_483_647 };
 
@@ -82,7 +82,7 @@ export type SyncRow = Record<string, unknown>;
 export type Issue = z.ZodError["issues"][number];
 
 /** Each table's strict row schema; its output has datetimes normalised. */
-export const rowSchemas = Object.fromEntries(TABLES.map((t) => [t.name, rowSchema(t)])) as Record<TableName, ReturnType<typeof rowSchema>>;
+const rowSchemas = Object.fromEntries(TABLES.map((t) => [t.name, rowSchema(t)])) as Record<TableName, ReturnType<typeof rowSchema>>;
 
 /**
  * Validates rows [from, to) of one table: adds each problem to `issues`, with
@@ -123,7 +123,7 @@ function documentedTable(t: MirroredTable) {
 
 /**
  * What the route validates up front: the table's envelope. Its rows are
- * checked by validateRows while the batch is written (lib/sync-store.ts), so
+ * checked by validateRows while the batch is written (lib/sync/write-batch.ts), so
  * checking one slice overlaps the database writing the one before.
  */
 const envelopeTable = z.object({ lastSyncedId, rows: z.array(z.unknown(), { error: "expected an array of rows" }) });

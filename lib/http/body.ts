@@ -6,14 +6,14 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { gunzipSync } from "node:zlib";
-import type { AppEnv } from "./app.ts";
+import type { AppEnv } from "./env.ts";
 import { ApiError } from "./errors.ts";
 
 function tooLarge(limitBytes: number) {
   return new ApiError(413, `Payload too large. Max: ${limitBytes / 1024 / 1024}MB`);
 }
 
-export async function readLimitedBody(req: Request, limitBytes: number): Promise<string> {
+async function readLimitedBody(req: Request, limitBytes: number): Promise<string> {
   const encoding = (req.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
   if (encoding !== "identity" && encoding !== "gzip" && encoding !== "x-gzip") {
     throw new ApiError(415, `Unsupported Content-Encoding "${encoding}". Send gzip or no encoding.`);

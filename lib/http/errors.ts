@@ -6,7 +6,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "@hono/zod-openapi";
-import type { AppEnv } from "./app.ts";
+import type { AppEnv } from "./env.ts";
 
 export class ApiError extends Error {
   constructor(
@@ -27,7 +27,7 @@ export function errorResponse(description: string, schema: z.ZodType = ErrorBody
 }
 
 /** How many validation problems a 422 lists. */
-export const MAX_PROBLEMS = 20;
+const MAX_PROBLEMS = 20;
 
 export type Problem = { path: string; message: string; table?: string; row?: number; column?: string };
 
@@ -35,7 +35,7 @@ export type Problem = { path: string; message: string; table?: string; row?: num
  * Turns zod issues into problems that name where they are: for /sync rows,
  * the table, the row index and the column.
  */
-export function problemsFrom(error: z.ZodError): Problem[] {
+function problemsFrom(error: z.ZodError): Problem[] {
   return error.issues.slice(0, MAX_PROBLEMS).map((issue) => {
     const p = issue.path;
     const path = p.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i ? "." : ""}${String(k)}`)).join("");

@@ -1,6 +1,6 @@
-/** pino, with pretty output only in development. Request logging lives in lib/app.ts. */
+/** pino, with pretty output only in development. Request logging lives in lib/http/app.ts. */
 import pino from "pino";
-import type { Config } from "./config.ts";
+import type { Config } from "../config.ts";
 
 export type Logger = pino.Logger;
 

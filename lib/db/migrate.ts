@@ -9,9 +9,9 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as mariadb from "mariadb";
-import { connectionOptions } from "./db.ts";
+import { connectionOptions } from "./pools.ts";
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL("../prisma/migrations", import.meta.url));
+export const MIGRATIONS_DIR = fileURLToPath(new URL("../../prisma/migrations", import.meta.url));
 
 // Prisma's own DDL for its bookkeeping table on MySQL.
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS _prisma_migrations (

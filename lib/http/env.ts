@@ -1,0 +1,37 @@
+/**
+ * The types every HTTP module shares: what the app is built from (Deps) and
+ * what each request carries (AppEnv). They live apart from the app factory so
+ * middleware can name them without importing the factory that mounts it.
+ */
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { AnalysisWorker } from "../analysis/worker.ts";
+import type { Config } from "../config.ts";
+import type { Db } from "../db/pools.ts";
+import type { Clock } from "../time.ts";
+import type { Logger } from "./logger.ts";
+import type { Metrics } from "./metrics.ts";
+
+export type Deps = {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  clock?: Clock;
+  /** Woken when a sync queues a drive for analysis; absent, queued drives wait for a worker elsewhere. */
+  analysisWorker?: Pick<AnalysisWorker, "wake">;
+  /** Overrides of health-check timeouts, so tests of a hung dependency stay quick. */
+  healthTimeoutsMs?: { mysql: number; ollama: number };
+};
+
+/** Who the request's X-API-Key belongs to. */
+export type Auth = { kind: "admin" } | { kind: "device"; deviceId: string };
+
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    logger: Logger;
+    auth: Auth;
+    deps: Required<Pick<Deps, "clock">> & Deps & { startedAt: Date; metrics: Metrics };
+  };
+};
+
+export type App = OpenAPIHono<AppEnv>;
