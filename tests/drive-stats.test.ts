@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { computeDriveStats, MAX_INTERVAL_S, readDriveStats, type DriveStats, type DriveWindow, type Series } from "../lib/drive-stats.ts";
 import { findings, LIMITS } from "../lib/findings.ts";
-import { simulate } from "../scripts/simulate.ts";
+import { simulate } from "../scripts/simulate/index.ts";
 import { freshDatabase, type TestDb } from "./helpers/db.ts";
 import { loadRealtime, seedReadings } from "./helpers/drive.ts";
 

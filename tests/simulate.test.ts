@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { openDb, type Row } from "../client/sqlite.ts";
 import { TABLES, TEXT_KEY_LENGTH, type MirroredTable } from "../lib/tables.ts";
 import { toSqlDatetime } from "../lib/time.ts";
-import { simulate, UsageError, type SimulateSummary } from "../scripts/simulate.ts";
+import { simulate, UsageError, type SimulateSummary } from "../scripts/simulate/index.ts";
 
 const repo = join(import.meta.dir, "..");
 const bun = join(repo, "node_modules/.bin/bun");
@@ -221,7 +221,7 @@ test("the same seed writes identical rows and another seed different ones", () =
 /** Run by Node (better-sqlite3) from inside the repo, so tsx resolves the imports as ESM. */
 const NODE_SCRIPT = `
 import { openDb, sqliteDriver } from "../client/sqlite.ts";
-import { follow, simulate } from "../scripts/simulate.ts";
+import { follow, simulate } from "../scripts/simulate/index.ts";
 
 const [modern, legacy, followed] = process.argv.slice(2);
 simulate({ out: modern, drives: 1, minutes: 3, seed: 11 });

@@ -1,0 +1,14 @@
+/**
+ * `npm run simulate`: writes EclipseTuner-shaped SQLite files (the schema the
+ * Pi writes) full of deterministic, physically plausible drives, because tests,
+ * benches and demos may not use real captures. The same options always give
+ * the same rows: a seeded PRNG drives everything, there is no wall clock, and
+ * the physics uses only + - * / and sqrt, which round identically in Bun and
+ * Node (Math.exp and friends may not).
+ *
+ * `--follow` plays a live logger instead: it appends readings at a set rate
+ * until SIGTERM/SIGINT, so tests can push while rows keep arriving.
+ *
+ * This file is what code imports (tests, benches).
+ */
+export { createEclipseSchema, follow, simulate, UsageError, type SimulateOptions, type SimulateSummary } from "./drives.ts";
