@@ -9,6 +9,7 @@
  * `--follow` plays a live logger instead: it appends readings at a set rate
  * until SIGTERM/SIGINT, so tests can push while rows keep arriving.
  *
- * This file is what code imports (tests, benches).
+ * This file is what code imports (tests, benches); the command line is cli.ts.
  */
-export { createEclipseSchema, follow, simulate, UsageError, type SimulateOptions, type SimulateSummary } from "./drives.ts";
+export { follow, simulate, UsageError, type SimulateOptions, type SimulateSummary } from "./drives.ts";
+export { createEclipseSchema } from "./schema.ts";
