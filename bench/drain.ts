@@ -20,7 +20,7 @@ import { connectionOptions } from "../lib/db/pools.ts";
 import { migrate } from "../lib/db/migrate.ts";
 import { TABLES } from "../lib/tables.ts";
 import { ensureClientBinary } from "../scripts/build-client.ts";
-import { simulate } from "../scripts/simulate.ts";
+import { simulate } from "../scripts/simulate/index.ts";
 import { startServer, watchPeakRss, type BenchServer } from "./server.ts";
 
 const { values: args } = parseArgs({ options: { rows: { type: "string", default: "1000000" }, "batch-size": { type: "string", default: "5000" } } });

@@ -23,7 +23,7 @@ import { connectionOptions } from "../lib/db/pools.ts";
 import { migrate } from "../lib/db/migrate.ts";
 import { TABLE_BY_NAME, TABLES } from "../lib/tables.ts";
 import { toSqlDatetime } from "../lib/time.ts";
-import { simulate } from "../scripts/simulate.ts";
+import { simulate } from "../scripts/simulate/index.ts";
 import { rssMb, startServer, watchPeakRss, type BenchServer } from "./server.ts";
 
 const { values: args } = parseArgs({ options: { rows: { type: "string", default: "1000000" }, batch: { type: "string", default: "5000" } } });

@@ -104,7 +104,7 @@ describe("backup to the real server", () => {
 
   test("a snapshot taken while a writer inserts continuously restores intact, with every row committed before it began", async () => {
     piDatabase(db, { realtimeRows: 100_000 });
-    const writer = Bun.spawn([BUN, "scripts/simulate.ts", "--out", db, "--follow", "--rate", "2000"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    const writer = Bun.spawn([BUN, "scripts/simulate/cli.ts", "--out", db, "--follow", "--rate", "2000"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
     let before: number;
     let file: string;
     try {
@@ -318,7 +318,7 @@ describe("run --backup-every", () => {
   test("backs up once per period, not every round, and a restart does not back up again at once", async () => {
     piDatabase(db);
     // A logger, so that every round has rows to push and shows in the log.
-    const writer = Bun.spawn([BUN, "scripts/simulate.ts", "--out", db, "--follow", "--rate", "200"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    const writer = Bun.spawn([BUN, "scripts/simulate/cli.ts", "--out", db, "--follow", "--rate", "200"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
     try {
       const first = daemon(server.url, "--backup-every", "0.0005"); // 1.8 s
       const out = logLines(first.stdout);

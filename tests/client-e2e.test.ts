@@ -238,7 +238,7 @@ test("an agent killed with SIGKILL mid-drain finishes on restart with nothing lo
 test("a logger inserting rows while push runs: both succeed, and after a final push the server matches", async () => {
   piDatabase(db);
   const before = sqliteCount(db, "SELECT COUNT(*) FROM realtime_data");
-  const logger = Bun.spawn([BUN, "scripts/simulate.ts", "--out", db, "--follow", "--rate", "400"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const logger = Bun.spawn([BUN, "scripts/simulate/cli.ts", "--out", db, "--follow", "--rate", "400"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
   try {
     await until(() => sqliteCount(db, "SELECT COUNT(*) FROM realtime_data") > before + 50, "the logger to write");
     const during = await push("--batch-size", "100");

@@ -9,7 +9,7 @@ import { acquireLock } from "../client/lock.ts";
 import { openDb, type SqliteDb } from "../client/sqlite.ts";
 import { commitAppendChunk, commitMutableChunk, initStore, readMarks, storedHash } from "../client/store.ts";
 import { batchId } from "../client/sync.ts";
-import { createEclipseSchema } from "../scripts/simulate.ts";
+import { createEclipseSchema } from "../scripts/simulate/index.ts";
 import { BUN, firstLine, piDatabase, tempDir, type TempDir } from "./helpers/client-agent.ts";
 
 let tmp: TempDir;

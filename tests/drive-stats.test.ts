@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { computeDriveStats, MAX_INTERVAL_S, readDriveStats, type DriveStats, type DriveWindow, type Series } from "../lib/analysis/drive-stats.ts";
 import { findings } from "../lib/analysis/findings.ts";
 import { LIMITS } from "../lib/analysis/limits.ts";
-import { simulate } from "../scripts/simulate.ts";
+import { simulate } from "../scripts/simulate/index.ts";
 import { freshDatabase, type TestDb } from "./helpers/db.ts";
 import { loadRealtime, seedReadings } from "./helpers/drive.ts";
 

@@ -1,5 +1,5 @@
 /**
- * The drive simulator (scripts/simulate.ts) writes real SQLite files in a temp
+ * The drive simulator (scripts/simulate/) writes real SQLite files in a temp
  * dir; these tests read them back and hold them to the Pi's shapes and to
  * lib/tables.ts, which is what the server will accept.
  */
@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { openDb, type Row } from "../client/sqlite.ts";
 import { TABLES, TEXT_KEY_LENGTH, type MirroredTable } from "../lib/tables.ts";
 import { toSqlDatetime } from "../lib/time.ts";
-import { simulate, UsageError, type SimulateSummary } from "../scripts/simulate.ts";
+import { simulate, UsageError, type SimulateSummary } from "../scripts/simulate/index.ts";
 
 const repo = join(import.meta.dir, "..");
 const bun = join(repo, "node_modules/.bin/bun");
@@ -221,7 +221,7 @@ test("the same seed writes identical rows and another seed different ones", () =
 /** Run by Node (better-sqlite3) from inside the repo, so tsx resolves the imports as ESM. */
 const NODE_SCRIPT = `
 import { openDb, sqliteDriver } from "../client/sqlite.ts";
-import { follow, simulate } from "../scripts/simulate.ts";
+import { follow, simulate } from "../scripts/simulate/index.ts";
 
 const [modern, legacy, followed] = process.argv.slice(2);
 simulate({ out: modern, drives: 1, minutes: 3, seed: 11 });
@@ -305,19 +305,19 @@ test("an existing file is refused without append and left as it was", () => {
 describe("the CLI", () => {
   test("writes the file and prints a one-line summary", async () => {
     const out = join(dir, "cli.db");
-    const { code, stdout, stderr } = await run([bun, "scripts/simulate.ts", "--out", out, "--drives", "1", "--minutes", "1"]);
+    const { code, stdout, stderr } = await run([bun, "scripts/simulate/cli.ts", "--out", out, "--drives", "1", "--minutes", "1"]);
     expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
     expect(stdout).toMatch(new RegExp(`^wrote ${out}: 1 drives, realtime_data=780, vehicle_info=1, profiles=2, static_data=3, statistics=13, .*connection_log=\\d+, battery_log=2, power_log=2\\n$`));
     expect(count(out, "realtime_data")).toBe(780);
   });
 
   test("a missing --out is a usage error: exit 2 with Error and Try", async () => {
-    expect(await run([bun, "scripts/simulate.ts", "--drives", "3"])).toEqual({ code: 2, stdout: "", stderr: "Error: --out is required\nTry: bun scripts/simulate.ts --out drives.db\n" });
+    expect(await run([bun, "scripts/simulate/cli.ts", "--drives", "3"])).toEqual({ code: 2, stdout: "", stderr: "Error: --out is required\nTry: bun scripts/simulate/cli.ts --out drives.db\n" });
   });
 
   test("a bad number is a usage error: exit 2 with Error and Try", async () => {
     const out = join(dir, "never.db");
-    expect(await run([bun, "scripts/simulate.ts", "--out", out, "--drives", "0"])).toEqual({ code: 2, stdout: "", stderr: "Error: drives must be a whole number ≥ 1 (got 0)\nTry: bun scripts/simulate.ts --help\n" });
+    expect(await run([bun, "scripts/simulate/cli.ts", "--out", out, "--drives", "0"])).toEqual({ code: 2, stdout: "", stderr: "Error: drives must be a whole number ≥ 1 (got 0)\nTry: bun scripts/simulate/cli.ts --help\n" });
     expect(existsSync(out)).toBe(false);
   });
 
@@ -325,7 +325,7 @@ describe("the CLI", () => {
     const out = join(dir, "follow.db");
     simulate({ out, drives: 1, minutes: 1 });
     const before = count(out, "realtime_data");
-    const proc = Bun.spawn([bun, "scripts/simulate.ts", "--out", out, "--follow", "--rate", "200"], { cwd: repo, stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn([bun, "scripts/simulate/cli.ts", "--out", out, "--follow", "--rate", "200"], { cwd: repo, stdout: "pipe", stderr: "pipe" });
     try {
       for (let waited = 0; count(out, "realtime_data") <= before; waited += 50) {
         if (waited > 30_000 || proc.exitCode !== null) throw new Error(`no rows appeared (exit ${proc.exitCode}): ${await new Response(proc.stderr).text()}`);

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { openDb, type SqlValue } from "../../client/sqlite.ts";
 import { TABLES, type TableName } from "../../lib/tables.ts";
 import { toSqlDatetime } from "../../lib/time.ts";
-import { simulate, type SimulateOptions } from "../../scripts/simulate.ts";
+import { simulate, type SimulateOptions } from "../../scripts/simulate/index.ts";
 import { testApp, type TestApp } from "./app.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
