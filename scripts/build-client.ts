@@ -18,7 +18,7 @@ export type Target = keyof typeof TARGETS;
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 // Everything the agent's bundle is built from.
-const SOURCES = [join(ROOT, "client"), ...["tables", "time", "device-id", "dotenv"].map((f) => join(ROOT, `lib/${f}.ts`))];
+const SOURCES = [join(ROOT, "client"), ...["tables", "time", "device-id", "dotenv", "version"].map((f) => join(ROOT, `lib/${f}.ts`)), join(ROOT, "package.json")];
 
 export const binaryPath = (target: Target) => join(ROOT, "dist", `obd2-sync-linux-${target}`);
 
