@@ -89,7 +89,7 @@ const shellWord = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
  * `input` is typed at it. Its output arrives as one stream, with \n for \r\n.
  */
 export async function runAgentOnTerminal(args: string[], { cwd, env = {}, input }: { cwd: string; env?: Record<string, string>; input?: string }): Promise<{ code: number; output: string }> {
-  const p = Bun.spawn(["script", "-qefc", [BUN, MAIN, ...args].map(shellWord).join(" "), "/dev/null"], {
+  const p = Bun.spawn(["script", "-qefc", `exec ${[BUN, MAIN, ...args].map(shellWord).join(" ")}`, "/dev/null"], {
     cwd,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
     stdin: "pipe",
