@@ -15,13 +15,13 @@
  * - sync_backup, the agent's own table in the Pi's database, remembers the
  *   last database backup and, per log file, what was uploaded.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { collectGarbage, gzip, sha256Hasher } from "./native.ts";
 import { Stopped } from "./shutdown.ts";
 import { openDb, type SqliteDb } from "./sqlite.ts";
 import { BACKUP_DDL, hasTable } from "./store.ts";
-import { AuthError, FILE_PIECE_BYTES, Unreachable, type StoredBackup, type SyncClient, type Upload } from "./transport.ts";
+import { AuthError, FILE_PIECE_BYTES, NotFound, Unreachable, type StoredBackup, type SyncClient, type Upload } from "./transport.ts";
 
 /** The temp files of one backup or restore, all in `dir` and named `<prefix><random><suffix>`. */
 export class TempFiles {
@@ -165,8 +165,22 @@ export function integrityProblem(path: string): string | undefined {
   }
 }
 
-/** Moves a checked file into place at `to` (replacing it), durably: fsync of the file, the rename, fsync of the directory. */
+/**
+ * Moves a checked file into place at `to` (replacing it), durably: fsync of
+ * the file, the rename, fsync of the directory. A file it replaces passes on
+ * its mode, and its owner when this process may give it (root), so the
+ * logger can still write the restored database.
+ */
 export function moveIntoPlace(from: string, to: string) {
+  if (existsSync(to)) {
+    const was = statSync(to);
+    chmodSync(from, was.mode & 0o7777);
+    try {
+      chownSync(from, was.uid, was.gid);
+    } catch (err) {
+      if ((err as { code?: string }).code !== "EPERM") throw err;
+    }
+  }
   const file = openSync(from, "r");
   try {
     fsyncSync(file);
@@ -300,7 +314,7 @@ async function backupLog(ctx: BackupContext, path: string): Promise<LogBackup> {
 }
 
 /** Errors that end the whole run rather than one file's upload. */
-const halts = (err: unknown): err is Error => err instanceof AuthError || err instanceof Unreachable || err instanceof Stopped;
+const halts = (err: unknown): err is Error => err instanceof AuthError || err instanceof NotFound || err instanceof Unreachable || err instanceof Stopped;
 
 /** `step`'s result, or its error as a failure; errors that end the run are thrown on. */
 async function attempt<T>(step: () => Promise<T>): Promise<T | Failed> {

@@ -16,6 +16,7 @@
  */
 import type { TableName } from "../lib/tables.ts";
 import { discoverTables, q } from "./delta.ts";
+import { count } from "./report.ts";
 import type { SqliteDb } from "./sqlite.ts";
 import { hasTable, initStore, raiseMark, readMarks } from "./store.ts";
 import type { ServerState } from "./transport.ts";
@@ -87,10 +88,10 @@ export function catchUpWithServer(db: SqliteDb, state: ServerState): CaughtUp[] 
  */
 export function idWarning(t: CaughtUp): string | undefined {
   if (t.serverMaxId === null || t.nextIdAfter > t.serverMaxId) return undefined;
-  const ids = `ids ${t.nextIdAfter} to ${t.serverMaxId}`;
+  const ids = `ids ${count(t.nextIdAfter)} to ${count(t.serverMaxId)}`;
   const fate =
     t.markAfter === null
       ? `the next push sends such rows, overwriting the server's rows with ${ids}`
       : `rows the logger writes with ${ids} are at or below the mark, so they stay on the Pi and are never pushed (pushing them would overwrite the server's rows)`;
-  return `${t.table} has no AUTOINCREMENT, so its next id is max(rowid) + 1 = ${t.nextIdAfter} and cannot be raised without adding a row; ${fate}`;
+  return `${t.table} has no AUTOINCREMENT, so its next id is max(rowid) + 1 = ${count(t.nextIdAfter)} and cannot be raised without adding a row; ${fate}`;
 }

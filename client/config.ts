@@ -98,6 +98,9 @@ class Settings {
   }
 }
 
+/** The server's base URL: without trailing slashes, and without the /api/v1 a URL copied from the API docs ends with. */
+const baseUrl = (url: string | undefined) => url?.replace(/\/+$/, "").replace(/\/api\/v1$/i, "");
+
 const checkUrl = (s: string) => (/^https?:\/\/[^\s/]+/.test(s) ? undefined : "must be an http:// or https:// URL");
 const checkDevice = deviceIdProblem;
 
@@ -117,7 +120,7 @@ export function loadConfig(flags: Flags, cwd = process.cwd()): AgentConfig {
   const requestSeconds = timeouts.number("requestSeconds", { min: 0.01, max: 3600 }) ?? section.number("syncTimeoutSeconds", { min: 0.01, max: 3600 });
   return {
     dbPath: flags.db ? resolve(cwd, flags.db) : appDb ? resolve(dirname(configPath), appDb) : resolve(cwd, DEFAULTS.dbPath),
-    serverUrl: (cli.string("server", checkUrl) ?? section.string("baseUrl", checkUrl))?.replace(/\/+$/, ""),
+    serverUrl: baseUrl(cli.string("server", checkUrl) ?? section.string("baseUrl", checkUrl)),
     deviceId: cli.string("device-id", checkDevice) ?? section.string("deviceId", checkDevice) ?? root.string("deviceId", checkDevice),
     batchSize: cli.number("batch-size", { min: 1, max: MAX_BATCH_SIZE, int: true }) ?? section.number("batchSize", { min: 1, max: MAX_BATCH_SIZE, int: true }) ?? DEFAULTS.batchSize,
     maxChunkBytes: section.number("maxChunkBytes", { min: 1024, max: 64 * 1024 * 1024, int: true }) ?? DEFAULTS.maxChunkBytes,

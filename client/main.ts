@@ -5,6 +5,7 @@
  * `bun client/main.ts <command>`, `node --import tsx client/main.ts <command>`,
  * or the compiled binary (scripts/build-client.ts).
  */
+import { version } from "../lib/version.ts";
 import { CliError, EXIT } from "./cli.ts";
 import * as analyze from "./commands/analyze.ts";
 import * as backup from "./commands/backup.ts";
@@ -38,16 +39,31 @@ Common options:
   --json             machine-readable output
 
 The API key is read from COMPANION_API_KEY (environment or .env), never from a flag.
-Run \`obd2-sync <command> --help\` for a command's options.`;
+Run \`obd2-sync help <command>\` (or \`obd2-sync <command> --help\`) for a command's options,
+\`obd2-sync --version\` for the version.`;
+
+/** The command `name` names; a usage error otherwise. */
+function commandNamed(name: string) {
+  const command = COMMANDS[name];
+  if (!command) throw new CliError(`unknown command '${name}'`, "obd2-sync --help");
+  return command;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
+  if (name === "--version" || name === "-V") {
+    console.log(`obd2-sync ${version}`);
+    return EXIT.ok;
+  }
+  if (name === "help" && args.length) {
+    console.log(commandNamed(args[0]!).usage);
+    return EXIT.ok;
+  }
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(USAGE);
     return name ? EXIT.ok : EXIT.usage;
   }
-  const command = COMMANDS[name];
-  if (!command) throw new CliError(`unknown command '${name}'`, "obd2-sync --help");
+  const command = commandNamed(name);
   if (args.includes("--help") || args.includes("-h")) {
     console.log(command.usage);
     return EXIT.ok;

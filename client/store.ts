@@ -13,7 +13,8 @@
  * - sync_backup: the last database backup and what was uploaded of each log
  *   file (backup.ts writes it).
  *
- * Every write is one short transaction; a mark only ever moves forward.
+ * Every write is one short transaction; a mark only ever moves forward,
+ * except when `push --resend-all` sets it back to 0 (forgetSynced).
  */
 import type { TableName } from "../lib/tables.ts";
 import type { SqliteDb } from "./sqlite.ts";
@@ -138,14 +139,49 @@ function markDone(db: SqliteDb, table: TableName, batchId: string, mark?: number
 }
 
 /**
- * After the server accepted a chunk of an append-only table: the rejected
- * rows go to quarantine and the mark advances to the chunk's last id, in one
- * local transaction, so a crash leaves either both or neither.
+ * Quarantined rows of an append-only table with ids from `first` to `last`
+ * that the server now accepted leave quarantine. Only a resend from a mark
+ * set back to 0 (forgetSynced) meets them: a normal chunk lies above every
+ * quarantined id.
  */
-export function commitAppendChunk(db: SqliteDb, table: TableName, { mark, batchId, rejected }: { mark: number; batchId: string; rejected: Rejection[] }) {
+function releaseAccepted(db: SqliteDb, table: TableName, first: number, last: number, rejected: Rejection[]) {
+  const still = new Set(rejected.map((r) => r.key));
+  const release = db.prepare("DELETE FROM sync_quarantine WHERE table_name = ? AND row_key = ?");
+  const inRange = db.prepare("SELECT row_key FROM sync_quarantine WHERE table_name = ? AND CAST(row_key AS INTEGER) BETWEEN ? AND ?").all(table, first, last);
+  for (const { row_key } of inRange) if (!still.has(String(row_key))) release.run(table, String(row_key));
+}
+
+/**
+ * After the server accepted a chunk of an append-only table (ids `first` to
+ * `mark`): the rejected rows go to quarantine and the mark advances to the
+ * chunk's last id, in one local transaction, so a crash leaves either both
+ * or neither.
+ */
+export function commitAppendChunk(db: SqliteDb, table: TableName, { first, mark, batchId, rejected }: { first: number; mark: number; batchId: string; rejected: Rejection[] }) {
   db.transaction(() => {
+    releaseAccepted(db, table, first, mark, rejected);
     quarantine(db, table, batchId, rejected);
     markDone(db, table, batchId, mark);
+  });
+}
+
+/**
+ * For `push --resend-all`, after the server lost its data: the tables' marks
+ * go back to 0 and their stored row hashes are forgotten, in one
+ * transaction, so this push (or, if it is cut short, the next one) sends
+ * every row again; the server upserts by (device, key), so a row it still
+ * has is only rewritten. Quarantine is kept: a row the server still rejects
+ * stays there, one it now accepts leaves it, and the saved copy of a row the
+ * Pi has deleted since waits for --retry-quarantined.
+ */
+export function forgetSynced(db: SqliteDb, tables: readonly TableName[]) {
+  db.transaction(() => {
+    const reset = db.prepare("UPDATE sync_log SET last_synced_id = 0, status = 'pending' WHERE table_name = ?");
+    const forget = db.prepare("DELETE FROM sync_row_hash WHERE table_name = ?");
+    for (const t of tables) {
+      reset.run(t);
+      forget.run(t);
+    }
   });
 }
 

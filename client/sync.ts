@@ -17,6 +17,7 @@ import {
   commitAppendChunk,
   commitMutableChunk,
   commitRetried,
+  forgetSynced,
   initStore,
   readMark,
   readQuarantine,
@@ -25,7 +26,7 @@ import {
   type Rejection,
 } from "./store.ts";
 import { Stopped, type Shutdown } from "./shutdown.ts";
-import { AuthError, ServerRefused, Unreachable, syncBody, type Problem, type SyncClient } from "./transport.ts";
+import { AuthError, NotFound, ServerRefused, Unreachable, syncBody, type Problem, type SyncClient } from "./transport.ts";
 
 /**
  * The most rows of one chunk that may be quarantined. More than this usually
@@ -182,7 +183,7 @@ async function pushAppend(ctx: PushContext, limits: Limits, src: SourceTable, s:
     const last = items[items.length - 1]!.key as number;
     const id = batchId(ctx.deviceId, src.name, keySpan(items));
     const d = await deliver(ctx, limits, src, id, items, mark);
-    commitAppendChunk(ctx.db, src.name, { mark: last, batchId: id, rejected: d.rejected });
+    commitAppendChunk(ctx.db, src.name, { first: items[0]!.key as number, mark: last, batchId: id, rejected: d.rejected });
     tally(s, d);
     ctx.onProgress?.(src.name, items.length);
     collectGarbage();
@@ -242,12 +243,14 @@ async function retryQuarantined(ctx: PushContext, limits: Limits, src: SourceTab
 /**
  * Pushes everything not yet on the server. Per-table problems (the server
  * refusing a table's rows) are recorded and the other tables continue; an
- * auth failure, an unreachable server or a stop signal ends the run.
+ * auth failure, a 404, an unreachable server or a stop signal ends the run.
+ * `resendAll` first forgets what was synced (store.ts's forgetSynced).
  * The caller holds the push lock.
  */
-export async function pushAll(ctx: PushContext, { retryQuarantined: retry = false } = {}): Promise<PushResult> {
+export async function pushAll(ctx: PushContext, { retryQuarantined: retry = false, resendAll = false } = {}): Promise<PushResult> {
   const { present, missing } = discoverTables(ctx.db);
   initStore(ctx.db, present.map((p) => p.name));
+  if (resendAll) forgetSynced(ctx.db, present.map((p) => p.name));
   const limits: Limits = { maxRows: ctx.config.batchSize, maxBytes: ctx.config.maxChunkBytes };
   const tables: TableSummary[] = [];
   let halted: Error | undefined;
@@ -261,7 +264,7 @@ export async function pushAll(ctx: PushContext, { retryQuarantined: retry = fals
       s.status = "ok";
     } catch (err) {
       // Anything else (a local SQLite error, a bug) is not the server's answer: let the caller report it.
-      if (!(err instanceof ServerRefused || err instanceof AuthError || err instanceof Unreachable || err instanceof Stopped)) throw err;
+      if (!(err instanceof ServerRefused || err instanceof AuthError || err instanceof NotFound || err instanceof Unreachable || err instanceof Stopped)) throw err;
       s.error = err.message;
       s.status = err instanceof Stopped ? "stopped" : "failed";
       if (!(err instanceof Stopped)) recordError(ctx.db, src.name, err.message);

@@ -7,7 +7,8 @@
  * sync.ts's job.
  *
  * Retried (exponential backoff with jitter, a budget per run): network
- * errors, timeouts, 5xx and 429. Not retried: 401/403 (AuthError), other 4xx
+ * errors, timeouts, 5xx and 429. Not retried: 401/403 (AuthError), 404
+ * (NotFound: a wrong base URL or an older server), other 4xx
  * (ServerRefused), except a sync's 400, 413 and 422: answers about the
  * chunk's content, which the caller acts on.
  */
@@ -34,6 +35,15 @@ export class AuthError extends Error {}
 export class ServerRefused extends Error {}
 /** The server stayed unreachable or failing through the run's retry budget. */
 export class Unreachable extends Error {}
+/** The server answered 404 to `url`: the base URL is wrong, or the server is older than the agent. Stops the run. */
+export class NotFound extends Error {
+  constructor(
+    readonly method: string,
+    readonly url: string,
+  ) {
+    super(`the server answered 404 Not Found to ${method} ${url}`);
+  }
+}
 
 /** A backup file to upload; its text fields go before it in the form, so the server checks them before storing a byte. */
 export type Upload = { path: string; name: string; type: "database" | "logs"; deviceId: string; sha256: string; size: number };
@@ -44,6 +54,9 @@ export type StoredBackup = { filename: string; storedAt: string; sizeBytes: numb
 /** What GET /api/v1/sync/state answered: per integer-keyed table the highest Pi id the server holds for the device (null: none), and its drive counter. */
 export type ServerState = { tables: Partial<Record<TableName, number | null>>; lastDriveId: number | null };
 
+/** A retry about to wait: the failure, which retry of the run's budget it is, and the wait. */
+export type Retry = { reason: string; attempt: number; of: number; waitMs: number };
+
 export type TransportOptions = {
   serverUrl: string;
   apiKey: string;
@@ -51,6 +64,8 @@ export type TransportOptions = {
   retries: number;
   retryBaseMs: number;
   shutdown: Shutdown;
+  /** Called before each retry's wait (a manual command on a terminal shows it). */
+  onRetry?: (retry: Retry) => void;
 };
 
 const RETRY_CAP_MS = 60_000;
@@ -69,11 +84,52 @@ export function syncBody(a: { deviceId: string; batchId: string; table: TableNam
 
 type Exchanged = { res: Response; body: Record<string, unknown>; detail: string };
 
-const describeError = (err: unknown): string => {
-  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
-  if (e.name === "TimeoutError") return "timed out";
-  return e.cause?.code ?? e.code ?? e.message ?? String(err);
+/** Why a request got no answer, in the kinds a person acts on differently. */
+type FailureKind = "refused" | "no-such-host" | "timeout" | "network";
+
+const CODES: Record<string, FailureKind> = {
+  ECONNREFUSED: "refused",
+  ConnectionRefused: "refused",
+  ENOTFOUND: "no-such-host",
+  EAI_AGAIN: "no-such-host",
+  EAI_NONAME: "no-such-host",
+  DNSException: "no-such-host",
 };
+
+const errorCode = (err: unknown): string | undefined => {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e?.cause?.code ?? e?.code;
+};
+
+function failureKind(err: unknown): FailureKind {
+  if ((err as { name?: string })?.name === "TimeoutError") return "timeout";
+  return CODES[errorCode(err) ?? ""] ?? "network";
+}
+
+const KIND_TEXT: Record<Exclude<FailureKind, "network">, string> = { refused: "connection refused", "no-such-host": "no such host", timeout: "timed out" };
+
+const describeError = (err: unknown): string => {
+  const kind = failureKind(err);
+  if (kind !== "network") return KIND_TEXT[kind];
+  if (errorCode(err) === "ECONNRESET") return "connection reset";
+  return errorCode(err) ?? (err as Error)?.message ?? String(err);
+};
+
+/** Why GET /api/v1/ping did not answer OBD2-Server's {"status":"ok"}: no answer (with its kind), or another answer. */
+export type PingFailure = { kind: FailureKind; message: string } | { kind: "answer"; status: number; message: string };
+
+/** True when GET /api/v1/ping answers {"status":"ok"} within `timeoutMs`; otherwise why not. */
+export async function pingServer(serverUrl: string, timeoutMs: number, stop: AbortSignal): Promise<true | PingFailure> {
+  try {
+    const res = await fetch(`${serverUrl}/api/v1/ping`, { signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]) });
+    const body = await readJson(res);
+    if (res.status === 200 && body.status === "ok") return true;
+    return { kind: "answer", status: res.status, message: `GET ${serverUrl}/api/v1/ping answered ${res.status}, not OBD2-Server's {"status":"ok"}` };
+  } catch (err) {
+    if (stop.aborted) throw new Stopped("stopped");
+    return { kind: failureKind(err), message: describeError(err) };
+  }
+}
 
 async function readJson(res: Response): Promise<Record<string, unknown>> {
   const text = await res.text();
@@ -90,17 +146,6 @@ export class SyncClient {
   private retried = 0;
 
   constructor(private readonly o: TransportOptions) {}
-
-  /** True when GET /api/v1/ping answers {"status":"ok"} within `timeoutMs`; otherwise why not. */
-  async ping(timeoutMs: number): Promise<true | string> {
-    try {
-      const res = await fetch(`${this.o.serverUrl}/api/v1/ping`, { signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.o.shutdown.stop]) });
-      const body = await readJson(res);
-      return res.status === 200 && body.status === "ok" ? true : `GET /api/v1/ping answered ${res.status}, not OBD2-Server's {"status":"ok"}`;
-    } catch (err) {
-      return describeError(err);
-    }
-  }
 
   /** POSTs one body, retrying transient failures within the run's budget. */
   sync(body: Uint8Array): Promise<SyncAnswer> {
@@ -126,14 +171,16 @@ export class SyncClient {
       if (this.retried >= this.o.retries) throw new Unreachable(`${failure}; gave up after ${this.retried} ${this.retried === 1 ? "retry" : "retries"}`);
       this.retried++;
       const backoff = Math.min(RETRY_CAP_MS, this.o.retryBaseMs * 2 ** n);
-      await sleep(backoff / 2 + Math.random() * (backoff / 2), this.o.shutdown.stop);
+      const waitMs = backoff / 2 + Math.random() * (backoff / 2);
+      this.o.onRetry?.({ reason: failure, attempt: this.retried, of: this.o.retries, waitMs });
+      await sleep(waitMs, this.o.shutdown.stop);
     }
   }
 
   /**
    * POST /api/v1/analyze once, without retries: an analysis takes minutes of
    * the server's model, and its 502/503/504 carry findings worth showing.
-   * Returns any answer but 401/403 (AuthError); no answer is Unreachable.
+   * Returns any answer but 401/403 (AuthError) and 404 (NotFound); no answer is Unreachable.
    */
   async analyze(payload: unknown, signal: AbortSignal): Promise<{ status: number; body: Record<string, unknown> }> {
     const init = { headers: { "content-type": "application/json", "x-api-key": this.o.apiKey }, body: JSON.stringify(payload) };
@@ -165,6 +212,7 @@ export class SyncClient {
     }
     const detail = typeof body.detail === "string" ? body.detail : `HTTP ${res.status}`;
     if (res.status === 401 || res.status === 403) throw new AuthError(`the server refused the API key (${res.status} ${detail})`);
+    if (res.status === 404) throw new NotFound(method, `${this.o.serverUrl}${path}`);
     return { res, body, detail };
   }
 

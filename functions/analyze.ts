@@ -82,7 +82,7 @@ const route = createRoute({
   summary: "Analyse a drive window: statistics, rule-based findings and the local LLM's recommendations",
   description:
     "Waits for Ollama, up to ANALYSIS_TIMEOUT_SECONDS. Recommendations are stored as ai_recommendations rows (sync_batch_id = the analysis id) " +
-    "and the analysis as an analysis_history row; a failed analysis is recorded as failed.",
+    "and the analysis as an analysis_history row; a failed analysis is recorded as failed, except one that never reached Ollama (503), which is not recorded.",
   tags: ["analysis"],
   request: { body: { required: true, content: { "application/json": { schema: AnalyzeRequest } } } },
   responses: {
@@ -91,7 +91,7 @@ const route = createRoute({
     403: error("A device key for another device"),
     422: error("Invalid request, naming the field; also a missing deviceId when the server knows no device or several, and a window with more than ANALYSIS_MAX_READINGS readings"),
     502: error("Ollama answered with an error, e.g. the model is not pulled", Failed.extend({ ollamaError: z.string() })),
-    503: error("Ollama unreachable", Failed.extend({ ollamaUrl: z.string(), model: z.string() })),
+    503: error("Ollama unreachable; nothing is recorded", Failed.omit({ analysisId: true }).extend({ ollamaUrl: z.string(), model: z.string() })),
     504: error("The analysis took longer than ANALYSIS_TIMEOUT_SECONDS", Failed),
   },
 });
@@ -130,7 +130,7 @@ export function registerAnalyze(app: App) {
     } catch (err) {
       if (err instanceof WindowTooLarge) throw fieldError("driveEndTime", err.message);
       if (!(err instanceof AnalysisFailed)) throw err;
-      const common = { analysisId: Number(err.analysisId), findings: err.findings };
+      const common = { ...(err.analysisId === null ? {} : { analysisId: Number(err.analysisId) }), findings: err.findings };
       switch (err.kind) {
         case "unavailable":
           throw new ApiError(503, "Ollama unavailable", { ollamaUrl: config.OLLAMA_BASE_URL, model: config.OLLAMA_MODEL, ...common });

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../lib/http/env.ts";
+import { jobCounts, queueSize } from "../lib/analysis/jobs.ts";
 import { ollamaStatus } from "../lib/analysis/ollama.ts";
 import { formatUptime, withTimeout } from "../lib/time.ts";
 import { version } from "../lib/version.ts";
@@ -16,6 +17,7 @@ const Health = z.object({
   lastSync: z
     .object({ batchId: z.string(), deviceId: z.string(), completedAt: z.string(), rowsInserted: z.number(), rowsUpdated: z.number() })
     .nullable(),
+  analysisQueue: z.int().nullable().openapi({ description: "Drives waiting for auto-analysis or being analysed (jobs pending or running); null when MySQL is down" }),
   uptime: z.string().openapi({ example: "2d 4h 30m" }),
 });
 
@@ -41,14 +43,15 @@ export function registerHealth(app: App) {
     const mysqlCheck = withTimeout(
       (async () => {
         await db.pool.query("SELECT 1");
-        return db.prisma.sync_history.findFirst({ where: { status: "success" }, orderBy: { completed_at: "desc" } });
+        const [last, counts] = await Promise.all([db.prisma.sync_history.findFirst({ where: { status: "success" }, orderBy: { completed_at: "desc" } }), jobCounts(db.pool)]);
+        return { last, queue: queueSize(counts) };
       })(),
       healthTimeoutsMs.mysql,
     ).then(
-      (last) => ({ up: true as const, last }),
+      (read) => ({ up: true as const, ...read }),
       (err) => {
         c.var.logger.warn({ err: String(err) }, "health: mysql check failed");
-        return { up: false as const, last: null };
+        return { up: false as const, last: null, queue: null };
       },
     );
     const [mysql, ollama] = await Promise.all([mysqlCheck, ollamaStatus(config.OLLAMA_BASE_URL, config.OLLAMA_MODEL, healthTimeoutsMs.ollama)]);
@@ -67,6 +70,7 @@ export function registerHealth(app: App) {
             rowsUpdated: last.rows_updated,
           }
         : null,
+      analysisQueue: mysql.queue,
       uptime: formatUptime(clock.now().getTime() - startedAt.getTime()),
     } as const;
     return status === "unhealthy" ? c.json(body, 503) : c.json(body, 200);

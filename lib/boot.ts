@@ -12,7 +12,7 @@ import type { App, Deps } from "./http/env.ts";
 import { createLogger, type Logger } from "./http/logger.ts";
 import { migrate } from "./db/migrate.ts";
 
-export type Booted = { app: App; config: Config; logger: Logger; analysisWorker: AnalysisWorker; shutdown(): Promise<void> };
+export type Booted = { app: App; config: Config; logger: Logger; analysisWorker: AnalysisWorker; shutdown(o?: { quiet?: boolean }): Promise<void> };
 
 /** `createApp` builds the app with its endpoints (functions/index.ts); lib/ only knows its type. */
 export async function boot(createApp: (deps: Deps) => App): Promise<Booted> {
@@ -46,17 +46,30 @@ export async function boot(createApp: (deps: Deps) => App): Promise<Booted> {
     config,
     logger,
     analysisWorker,
-    async shutdown() {
+    async shutdown({ quiet = false } = {}) {
+      const step = (msg: string) => quiet || logger.info(msg);
       await analysisWorker.stop();
-      logger.info("analysis worker stopped");
+      step("analysis worker stopped");
       await db.close();
-      logger.info("database pools closed");
+      step("database pools closed");
       if (embedded) {
         await embedded.stop();
-        logger.info("embedded MariaDB stopped");
+        step("embedded MariaDB stopped");
       }
     },
   };
+}
+
+/**
+ * When listening failed because PORT is taken: stops what boot started (the
+ * embedded MariaDB too), says so in one line naming the port and PORT, and
+ * exits 1. Any other error is left to the caller.
+ */
+export async function exitIfPortInUse({ config, logger, shutdown }: Booted, err: unknown): Promise<void> {
+  if ((err as { code?: string })?.code !== "EADDRINUSE") return;
+  await shutdown({ quiet: true }).catch(() => {});
+  logger.fatal(`port ${config.PORT} is already in use (another OBD2-Server, or another program); stop that, or set PORT in .env to a free port`);
+  process.exit(1);
 }
 
 /** The HTTP server, as each entry's runtime provides it. */

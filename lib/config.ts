@@ -8,12 +8,17 @@ import { readDotenv } from "./dotenv.ts";
 
 const positive = (fallback: number) => z.coerce.number().positive().default(fallback);
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const flag = (fallback: "true" | "false") =>
+  z
+    .enum(["true", "false"], { error: "must be true or false" })
+    .default(fallback)
+    .transform((v) => v === "true");
+const mysqlUrl = z.string().regex(/^(mysql|mariadb):\/\/\S+$/, "must be a mysql:// URL, e.g. mysql://user:pass@127.0.0.1:3306/obd2");
 
 const configSchema = z.object({
-  DATABASE_URL: z
-    .string()
-    .regex(/^(mysql|mariadb):\/\/\S+$/, "must be a mysql:// URL, e.g. mysql://user:pass@127.0.0.1:3306/obd2")
-    .optional(),
+  DATABASE_URL: mysqlUrl.optional(),
+  /** A user with SELECT only, for `npm run studio -- --read-only` and `npm run db -- --read-only` on DATABASE_URL's database. */
+  READONLY_DATABASE_URL: mysqlUrl.optional(),
   API_KEY: z.string({ error: "is required" }).min(16, "must be at least 16 characters"),
   OLLAMA_BASE_URL: z.url().default("http://localhost:11434"),
   OLLAMA_MODEL: z.string().min(1).default("gemma2:2b"),
@@ -28,12 +33,11 @@ const configSchema = z.object({
   ANALYSIS_RETRY_SECONDS: positive(30),
   ANALYSIS_MAX_ATTEMPTS: positiveInt(5),
   ANALYSIS_MAX_READINGS: positiveInt(1_000_000),
-  METRICS_PUBLIC: z
-    .enum(["true", "false"], { error: "must be true or false" })
-    .default("false")
-    .transform((v) => v === "true"),
+  ANALYSIS_ENABLED: flag("true"),
+  METRICS_PUBLIC: flag("false"),
   SHUTDOWN_DRAIN_SECONDS: positive(10),
-  NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
+  // Unset: pretty logs on a terminal, JSON otherwise (lib/http/logger.ts).
+  NODE_ENV: z.enum(["development", "production", "test"]).optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -64,7 +68,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   return parseOrThrow(configSchema, readEnv(env, cwd));
 }
 
-/** Just DATABASE_URL, for tools that need only the database (migrate, device, studio). */
+/** Just DATABASE_URL, for tools that need only the database (migrate, device, studio, db). */
 export function loadDatabaseUrl(env: Env = process.env, cwd = process.cwd()): string | undefined {
   return parseOrThrow(configSchema.pick({ DATABASE_URL: true }), readEnv(env, cwd)).DATABASE_URL;
+}
+
+/** Just READONLY_DATABASE_URL, for the --read-only tools on an external database. */
+export function loadReadOnlyDatabaseUrl(env: Env = process.env, cwd = process.cwd()): string | undefined {
+  return parseOrThrow(configSchema.pick({ READONLY_DATABASE_URL: true }), readEnv(env, cwd)).READONLY_DATABASE_URL;
 }

@@ -46,15 +46,15 @@ async function jobReaches(t: TestApp, deviceId: string, state: string, deadlineM
 }
 
 /** A pino logger whose lines the test can read. */
-function capturedLogger() {
-  const lines: { level: number; msg: string }[] = [];
+function capturedLogger(level = "info") {
+  const lines: { level: number; msg: string; [key: string]: unknown }[] = [];
   const stream = new Writable({
     write(chunk, _enc, done) {
       for (const line of String(chunk).split("\n")) if (line) lines.push(JSON.parse(line));
       done();
     },
   });
-  return { logger: pino({ level: "info" }, stream), lines };
+  return { logger: pino({ level }, stream), lines };
 }
 
 let seq = 0;
@@ -178,38 +178,74 @@ describe("the worker", () => {
 });
 
 describe("retries", () => {
-  test("Ollama down: the sync still answers 200, the job waits without using attempts, and completes once Ollama is back", async () => {
+  test("Ollama down: the syncs still answer 200, the jobs wait without using attempts, one WARN says Ollama went away and one INFO that it is back", async () => {
     const port = await freePort();
-    const log = capturedLogger();
+    const log = capturedLogger("debug");
     const t = await testApp({ OLLAMA_BASE_URL: `http://127.0.0.1:${port}`, ...FAST });
     const worker = startAnalysisWorker({ db: t.db, config: t.config, logger: log.logger });
     let ollama: FakeOllama | undefined;
     try {
-      const d = device();
-      const res = await sync(t, d, "r-1", { realtime_data: readings(), connection_log: [DRIVE.start, DRIVE.end] });
-      expect(res.status).toBe(200);
-      expect((await res.json()).autoAnalysisTriggered).toBe(true);
+      const devices = [device(), device(), device()];
+      for (const d of devices) {
+        const res = await sync(t, d, `r-${d}`, { realtime_data: readings(), connection_log: [DRIVE.start, DRIVE.end] });
+        expect(res.status).toBe(200);
+        expect((await res.json()).autoAnalysisTriggered).toBe(true);
+      }
 
-      // Several rounds against the closed port.
-      for (let until = Date.now() + 20_000; log.lines.filter((l) => l.msg === "Auto-analysis skipped: Ollama unavailable").length < 3; ) {
-        if (Date.now() > until) throw new Error("the worker never reported Ollama unavailable three times");
+      // Every job tried several times against the closed port.
+      const skipped = () => log.lines.filter((l) => l.msg === "Auto-analysis skipped: Ollama unavailable");
+      for (let until = Date.now() + 20_000; devices.some((d) => skipped().filter((l: any) => l.deviceId === d).length < 2); ) {
+        if (Date.now() > until) throw new Error("the worker never tried every job twice");
         await Bun.sleep(25);
       }
-      const skipped = log.lines.find((l) => l.msg === "Auto-analysis skipped: Ollama unavailable")!;
-      expect(skipped.level).toBe(40); // pino's warn
-      const [waiting] = await jobsOf(t, d);
-      expect(waiting).toMatchObject({ attempts: 0, last_error: "Ollama unavailable" });
-      expect(["pending", "running"]).toContain(waiting.state);
+      expect(skipped().every((l) => l.level === 20)).toBe(true); // debug
+      const warnings = log.lines.filter((l) => l.level >= 40);
+      expect(warnings.map((l) => l.msg)).toEqual([
+        "Ollama unreachable: queued drives wait for it (queue size in /api/v1/health and /metrics); set ANALYSIS_ENABLED=false for findings without it",
+      ]);
+      for (const d of devices) {
+        const [waiting] = await jobsOf(t, d);
+        expect(waiting).toMatchObject({ attempts: 0, last_error: "Ollama unavailable" });
+        expect(["pending", "running"]).toContain(waiting.state);
+      }
 
       ollama = startFakeOllama({ reply: replyWithRecommendations, port });
-      const job = await jobReaches(t, d, "completed");
-      expect(job.attempts).toBe(1);
+      for (const d of devices) expect((await jobReaches(t, d, "completed")).attempts).toBe(1);
+      expect(log.lines.filter((l) => l.msg.startsWith("Ollama is back")).map((l) => [l.level, l.msg])).toEqual([[30, "Ollama is back; analysing the queued drives"]]);
+      expect(log.lines.filter((l) => l.level >= 40)).toHaveLength(1);
       // Every failed attempt and the success reuse one history row.
+      const d = devices[0]!;
       expect(await t.db.query("SELECT status FROM analysis_history WHERE device_id = ?", [d])).toEqual([{ status: "completed" }]);
       expect(await t.db.query("SELECT COUNT(*) AS n FROM ai_recommendations WHERE source_device = ?", [d])).toEqual([{ n: 3n }]);
     } finally {
       await worker.stop();
       ollama?.stop();
+      await t.close();
+    }
+  });
+
+  test("ANALYSIS_ENABLED=false: a queued drive gets its statistics and findings, stored with model none and no recommendations; Ollama is never asked", async () => {
+    const ollama = startFakeOllama({ reply: replyWithRecommendations });
+    const t = await testApp({ OLLAMA_BASE_URL: ollama.url, ANALYSIS_ENABLED: "false", ...FAST });
+    const log = capturedLogger();
+    const worker = startAnalysisWorker({ db: t.db, config: t.config, logger: log.logger });
+    try {
+      const d = device();
+      // A hot drive, so there is a finding to store.
+      const hot = readings().map((r) => (r.parameter_name === "COOLANT_TEMP" ? { ...r, value: 112 } : r));
+      await sync(t, d, "off-1", { realtime_data: hot, connection_log: [DRIVE.start, DRIVE.end] });
+      const job = await jobReaches(t, d, "completed");
+      const [row] = await t.db.query("SELECT status, model, result FROM analysis_history WHERE analysis_id = ?", [job.analysis_id]);
+      expect({ status: row.status, model: row.model }).toEqual({ status: "completed", model: "none" });
+      const result = typeof row.result === "string" ? JSON.parse(row.result) : row.result;
+      expect(result.recommendations).toEqual([]);
+      expect(result.findings.map((f: { code: string }) => f.code)).toContain("coolant_overtemp");
+      expect(ollama.chats).toHaveLength(0);
+      expect(await t.db.query("SELECT COUNT(*) AS n FROM ai_recommendations WHERE source_device = ?", [d])).toEqual([{ n: 0n }]);
+      expect(log.lines.filter((l) => l.level >= 40)).toEqual([]);
+    } finally {
+      await worker.stop();
+      ollama.stop();
       await t.close();
     }
   });

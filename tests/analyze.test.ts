@@ -213,19 +213,16 @@ describe("POST /api/v1/analyze", () => {
     expect(await analyze({ ...body, parameters: ["BOOST"] })).toMatchObject({ status: 200, body: { message: "No drive data found for the specified time window" } });
   });
 
-  test("Ollama unreachable should answer 503 with the findings and record the analysis as failed", async () => {
+  test("Ollama unreachable should answer 503 with the findings, and store no analysis: it never reached the model", async () => {
     const body = await seedDrive(4);
     const closedUrl = `http://127.0.0.1:${await freePort()}`;
+    const before = await t.db.query("SELECT COALESCE(MAX(analysis_id), 0) AS id FROM analysis_history");
     const res = await analyze(body, { env: { OLLAMA_BASE_URL: closedUrl } });
     expect(res).toEqual({
       status: 503,
-      body: { detail: "Ollama unavailable", ollamaUrl: closedUrl, model: "gemma2:2b", analysisId: expect.any(Number), findings: await expectedFindings(body) },
+      body: { detail: "Ollama unavailable", ollamaUrl: closedUrl, model: "gemma2:2b", findings: await expectedFindings(body) },
     });
-    const row = await historyRow(res.body.analysisId);
-    expect(row).toMatchObject({ status: "failed" });
-    expect(row.error_message).toStartWith(`Ollama unavailable at ${closedUrl}`);
-    expect(row.result.findings).toEqual(res.body.findings);
-    expect(await recommendationRows(res.body.analysisId)).toEqual([]);
+    expect(await t.db.query("SELECT analysis_id FROM analysis_history WHERE analysis_id > ?", [before[0].id])).toEqual([]);
   });
 
   test("Ollama answering HTTP 500 should answer 502 with its error", async () => {
@@ -473,7 +470,8 @@ describe("GET /api/v1/analyses", () => {
     expect(res.body.analyses[1].analysisId).toBeLessThan(made.analysisId);
     const all = (await list(`?deviceId=${DEVICE}&limit=100`)).body.analyses;
     expect(all.every((a: any) => a.deviceId === DEVICE)).toBe(true);
-    expect(all.some((a: any) => a.status === "failed" && a.error?.startsWith("Ollama unavailable"))).toBe(true);
+    expect(all.some((a: any) => a.status === "failed" && a.error?.startsWith("Ollama error"))).toBe(true);
+    expect(all.some((a: any) => a.error?.startsWith("Ollama unavailable"))).toBe(false);
   });
 
   test("the admin key without deviceId should see every device; a device key only its own", async () => {

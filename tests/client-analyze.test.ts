@@ -25,6 +25,7 @@ function startAnalyzer(status: number, body: unknown): Analyzer {
     port: 0,
     hostname: "127.0.0.1",
     async fetch(req) {
+      if (new URL(req.url).pathname === "/api/v1/ping") return Response.json({ status: "ok" });
       if (req.method !== "POST" || new URL(req.url).pathname !== "/api/v1/analyze") return Response.json({ detail: "Not Found" }, { status: 404 });
       seen.push({ headers: req.headers, body: await req.json() });
       return body === "hang" ? new Promise<Response>(() => {}) : Response.json(body, { status });

@@ -4,7 +4,7 @@
  * temp BACKUP_DIR, real MariaDB) or a stub that fails on purpose.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
@@ -358,9 +358,9 @@ describe("run --backup-every", () => {
   });
 
   test("a failed backup is retried the next round", async () => {
-    // No mirrored tables: the rounds push nothing, and the stub sees only backups.
+    // One empty mirrored table: the rounds push nothing, and the stub sees only backups.
     const setup = openDb(db, { create: true });
-    setup.exec("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hello')");
+    setup.exec("CREATE TABLE alert_log (id INTEGER PRIMARY KEY); CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hello')");
     setup.close();
     stub = await startBackupStub((_, i) => (i === 0 ? { status: 503, body: { detail: "busy" } } : "ok"));
     writeConfig(tmp.dir, { retries: 0 });
@@ -437,9 +437,15 @@ describe("restore", () => {
 
     rmSync(`${to()}-wal`);
     writeFileSync(tmp.path("restored.db.obd2-restore-0badf00d.db"), "left by a killed restore");
+    // The logger's group may write the old database; as root, it belongs to the logger's user.
+    chmodSync(to(), 0o664);
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) chownSync(to(), 65534, 65534);
     const replaced = await restore("--from", gz, "--to", to(), "--force");
     expect(replaced.stdout).toStartWith(`Restored ${gz} to ${to()} (`);
     expect(replaced.code).toBe(0);
+    expect(statSync(to()).mode & 0o7777).toBe(0o664);
+    if (asRoot) expect([statSync(to()).uid, statSync(to()).gid]).toEqual([65534, 65534]);
     expect(allRows(to())).toEqual(allRows(db));
     expect(leftovers()).toEqual([]);
   });
@@ -517,31 +523,31 @@ describe("restore moves the ids past what the server holds", () => {
     const gz = tmp.path("old.db.gz");
     writeFileSync(gz, gzipSync(readFileSync(db)));
     const reading = (id: number) => ({ id, timestamp: "2026-04-19 08:00:00", parameter_name: "RPM", value: 900 });
-    const alert = { id: 42, timestamp: "2026-04-19 08:00:00", alert_type: "redline", parameter_name: "RPM", value: 7100, threshold: 7000 };
-    const seeded = await server.call("/api/v1/sync", { json: { deviceId: device, batchId: `${device}-seed`, tables: { realtime_data: { rows: [reading(1), reading(2), reading(3), reading(9)] }, alert_log: { rows: [alert] } } } });
+    const alert = { id: 2401, timestamp: "2026-04-19 08:00:00", alert_type: "redline", parameter_name: "RPM", value: 7100, threshold: 7000 };
+    const seeded = await server.call("/api/v1/sync", { json: { deviceId: device, batchId: `${device}-seed`, tables: { realtime_data: { rows: [reading(1), reading(2), reading(3), reading(1205)] }, alert_log: { rows: [alert] } } } });
     expect(seeded.status).toBe(200);
 
     const run = await restore("--from", gz, "--to", to());
     expect(run.code).toBe(0);
     expect(run.stdout.split("\n").slice(1)).toEqual([
       `Moved its ids past what ${server.url} holds for ${device}:`,
-      "TABLE          SERVER MAX ID  NEXT ID  MARK",
-      "realtime_data              9  3        0 -> 9",
-      "alert_log                 42  1 -> 43  0 -> 42",
+      "TABLE          SERVER MAX ID  NEXT ID     MARK",
+      "realtime_data          1,205  3           0 -> 1,205",
+      "alert_log              2,401  1 -> 2,402  0 -> 2,401",
       "",
     ]);
     expect(run.stderr).toBe(
       "Warning: realtime_data has no AUTOINCREMENT, so its next id is max(rowid) + 1 = 3 and cannot be raised without adding a row; " +
-        "rows the logger writes with ids 3 to 9 are at or below the mark, so they stay on the Pi and are never pushed (pushing them would overwrite the server's rows)\n",
+        "rows the logger writes with ids 3 to 1,205 are at or below the mark, so they stay on the Pi and are never pushed (pushing them would overwrite the server's rows)\n",
     );
-    expect(sqliteValue(to(), "SELECT seq FROM sqlite_sequence WHERE name = 'alert_log'")).toBe(42);
-    expect(marks(to())).toEqual({ realtime_data: 9, alert_log: 42 });
+    expect(sqliteValue(to(), "SELECT seq FROM sqlite_sequence WHERE name = 'alert_log'")).toBe(2401);
+    expect(marks(to())).toEqual({ realtime_data: 1205, alert_log: 2401 });
     const tables = openDb(to());
     try {
       const names = tables.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sync_%' ORDER BY name").all().map((r) => r.name);
       expect(names).toEqual(["sync_backup", "sync_error", "sync_log", "sync_quarantine", "sync_row_hash"]);
       tables.prepare("INSERT INTO alert_log (timestamp, alert_type, parameter_name, value, threshold) VALUES ('2026-04-21 07:00:00', 'redline', 'RPM', 7200, 7000)").run();
-      expect(tables.prepare("SELECT MAX(id) AS id FROM alert_log").get()).toEqual({ id: 43 });
+      expect(tables.prepare("SELECT MAX(id) AS id FROM alert_log").get()).toEqual({ id: 2402 });
     } finally {
       tables.close();
     }
@@ -578,8 +584,8 @@ describe("restore moves the ids past what the server holds", () => {
       },
       1,
       (url) =>
-        `Error: server ${url}: GET /api/v1/sync/state failed: ECONNREFUSED; gave up after 1 retry; ${risk}, so nothing was written to ${to()}\n` +
-        `Try: check that the server is up: curl ${url}/api/v1/ping; or pass --offline to restore without the server\n`,
+        `Error: cannot reach the server at ${url.slice(7)}: connection refused (nothing listens on port ${url.split(":").at(-1)}); ${risk}, so nothing was written to ${to()}\n` +
+        `Try: start OBD2-Server there (\`npm start\`), or fix the host and port in --server (or companionService.baseUrl); check with curl ${url}/api/v1/ping; or pass --offline to restore without the server\n`,
     ],
     [
       "a key the server refuses stops the restore with exit 2",

@@ -4,14 +4,17 @@
  * under Node and as the compiled x64 binary.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { CliError } from "../client/cli.ts";
 import { DEFAULTS, loadApiKey, loadConfig } from "../client/config.ts";
 import { openDb } from "../client/sqlite.ts";
 import { newDeviceKey } from "../lib/http/auth.ts";
+import { TABLES } from "../lib/tables.ts";
+import { version } from "../lib/version.ts";
 import { ensureClientBinary } from "../scripts/build-client.ts";
 import { API_KEY } from "./helpers/app.ts";
-import { mirrorOf, piDatabase, runAgent, startServer, tempDir, writeConfig, type TempDir } from "./helpers/client-agent.ts";
+import { BUN, mirrorOf, piDatabase, ROOT, runAgent, startServer, tempDir, writeConfig, type TempDir } from "./helpers/client-agent.ts";
 
 let tmp: TempDir;
 beforeEach(() => {
@@ -107,7 +110,7 @@ describe("usage errors exit 2 with Error and Try", () => {
       ["push", "--server", "http://127.0.0.1:9", "--device-id", "pi"],
       "Error: no API key: COMPANION_API_KEY is not set\nTry: set COMPANION_API_KEY in the environment or in a .env file (the key comes from `npm run device -- add <id>` on the server; it is never a flag)\n",
     ],
-    ["a missing database", ["status", "--db", "missing.db"], "Error: database not found: <tmp>/missing.db\nTry: pass --db /path/to/the/pi/database.db, or set pi.database.path in obd_config.json\n"],
+    ["a missing database", ["status", "--db", "missing.db"], "Error: database not found: <tmp>/missing.db\nTry: pass --db with the Pi's EclipseTuner database, or set pi.database.path in obd_config.json\n"],
     ["a missing config file", ["status", "--config", "nope.json"], "Error: config file not found: <tmp>/nope.json\nTry: pass an existing file with --config, or leave --config out to use flags and defaults\n"],
   ];
   for (const [name, args, stderr] of cases) {
@@ -130,6 +133,117 @@ describe("usage errors exit 2 with Error and Try", () => {
     const run = await runAgent(["push", "--help"], { cwd: tmp.dir });
     expect(run.code).toBe(0);
     expect(run.stdout).toStartWith("Usage: obd2-sync push [--db PATH]");
+  });
+});
+
+describe("a --db that is not the Pi's database is named, refused with exit 2, and left untouched", () => {
+  const hint = "Try: pass --db with the Pi's EclipseTuner database, or set pi.database.path in obd_config.json\n";
+  /** Bytes and modification time, and the files beside it (a -journal, -wal or lock the agent would have made). */
+  const fingerprint = (path: string) => ({ bytes: readFileSync(path).toString("hex"), mtimeMs: statSync(path).mtimeMs, beside: readdirSync(tmp.dir).sort() });
+
+  const files: [string, (path: string) => void, (path: string) => string][] = [
+    ["a text file", (path) => writeFileSync(path, "just some notes\n"), (path) => `Error: ${path} is not an SQLite database (file is not a database)\n${hint}`],
+    [
+      "an empty file",
+      (path) => writeFileSync(path, ""),
+      (path) => `Error: ${path} has none of the EclipseTuner tables (${TABLES.map((t) => t.name).join(", ")}), so it is not the Pi's database; it was left as it is\n${hint}`,
+    ],
+    [
+      "an unrelated SQLite database",
+      (path) => {
+        const other = openDb(path, { create: true });
+        other.exec("CREATE TABLE recipes (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO recipes (name) VALUES ('bread')");
+        other.close();
+      },
+      (path) => `Error: ${path} has none of the EclipseTuner tables (${TABLES.map((t) => t.name).join(", ")}), so it is not the Pi's database; it was left as it is\n${hint}`,
+    ],
+  ];
+  for (const [name, make, stderr] of files) {
+    for (const command of ["status", "init", "push"]) {
+      test(`${name}, for ${command}`, async () => {
+        const path = tmp.path("wrong.db");
+        make(path);
+        const before = fingerprint(path);
+        const run = await runAgent([command, "--db", path, "--server", "http://127.0.0.1:9", "--device-id", "pi"], { cwd: tmp.dir, env: { COMPANION_API_KEY: "k".repeat(20) } });
+        expect({ code: run.code, stdout: run.stdout, stderr: run.stderr }).toEqual({ code: 2, stdout: "", stderr: stderr(path) });
+        expect(fingerprint(path)).toEqual(before);
+      });
+    }
+  }
+
+  test("a directory", async () => {
+    const run = await runAgent(["status", "--db", tmp.dir], { cwd: tmp.dir });
+    expect(run).toEqual({ code: 2, stdout: "", stderr: `Error: ${tmp.dir} is a directory, not a database file\nTry: pass --db with the database file in it, e.g. --db ${tmp.path("obd.db")}\n` });
+  });
+
+  test("a path through a file", async () => {
+    writeFileSync(tmp.path("notes.txt"), "x");
+    const path = tmp.path("notes.txt/obd.db");
+    const run = await runAgent(["status", "--db", path], { cwd: tmp.dir });
+    expect(run).toEqual({ code: 2, stdout: "", stderr: `Error: database not found: ${path} (part of that path is a file, not a directory)\n${hint}` });
+  });
+
+  // A FIFO stands for the files SQLite cannot read (opening one would block): it is refused before any open.
+  test("a FIFO", async () => {
+    const path = tmp.path("obd.db");
+    expect(Bun.spawnSync(["mkfifo", path]).exitCode).toBe(0);
+    const run = await runAgent(["status", "--db", path], { cwd: tmp.dir });
+    expect(run).toEqual({ code: 2, stdout: "", stderr: `Error: ${path} is a FIFO, not a database file\n${hint}` });
+  });
+
+  test("a file this user may not read (run as nobody when the tests run as root)", async () => {
+    const path = tmp.path("obd.db");
+    piDatabase(path);
+    chmodSync(path, 0o000);
+    chmodSync(tmp.dir, 0o755);
+    const asRoot = process.getuid?.() === 0;
+    const cmd = [...(asRoot ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : []), BUN, join(ROOT, "client/main.ts"), "status", "--db", path];
+    // Bun keeps a transpiler cache under HOME, which nobody cannot write.
+    const run = Bun.spawnSync(cmd, { cwd: tmp.dir, env: { PATH: process.env.PATH!, HOME: tmp.dir, BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" } });
+    expect({ code: run.exitCode, stderr: run.stderr.toString() }).toEqual({
+      code: 2,
+      stderr: `Error: cannot read ${path}: permission denied\nTry: run obd2-sync as the user the logger runs as, or let that user's group read and write the database\n`,
+    });
+  });
+});
+
+describe("small things a new user notices", () => {
+  test("--version prints the version, and status prints it too", async () => {
+    expect(await runAgent(["--version"], { cwd: tmp.dir })).toEqual({ code: 0, stdout: `obd2-sync ${version}\n`, stderr: "" });
+    piDatabase(tmp.path("obd.db"));
+    const status = await runAgent(["status", "--db", "obd.db"], { cwd: tmp.dir });
+    expect(status.stdout.split("\n")[0]).toBe(`obd2-sync ${version}  database ${tmp.path("obd.db")}`);
+  });
+
+  test("help <command> prints that command's usage, like <command> --help", async () => {
+    for (const command of ["push", "status", "restore"]) {
+      const help = await runAgent(["help", command], { cwd: tmp.dir });
+      expect(help.code).toBe(0);
+      expect(help.stdout).toStartWith(`Usage: obd2-sync ${command} `);
+      expect(help.stdout).toBe((await runAgent([command, "--help"], { cwd: tmp.dir })).stdout);
+    }
+    expect(await runAgent(["help", "sync"], { cwd: tmp.dir })).toEqual({ code: 2, stdout: "", stderr: "Error: unknown command 'sync'\nTry: obd2-sync --help\n" });
+  });
+
+  test("--api-key is refused, pointing at COMPANION_API_KEY, and the key is not echoed", async () => {
+    for (const flag of [["--api-key", "sekret-0123456789"], ["--api-key=sekret-0123456789"]]) {
+      const run = await runAgent(["push", ...flag], { cwd: tmp.dir });
+      expect(run).toEqual({
+        code: 2,
+        stdout: "",
+        stderr:
+          "Error: push: --api-key is not accepted: a key on the command line ends up in shell history and in `ps`\n" +
+          "Try: set COMPANION_API_KEY in the environment or in a .env file (`npm run device -- add <id>` on the server prints the key)\n",
+      });
+    }
+  });
+
+  test("a mistyped flag gets the flag it probably meant; a flag like no other gets none", async () => {
+    const typo = await runAgent(["push", "--sever", "http://x:8000"], { cwd: tmp.dir });
+    expect(typo).toEqual({ code: 2, stdout: "", stderr: "Error: push: Unknown option '--sever'; did you mean --server?\nTry: obd2-sync push --help\n" });
+    expect((await runAgent(["backup", "--log", "x"], { cwd: tmp.dir })).stderr).toStartWith("Error: backup: Unknown option '--log'; did you mean --logs?\n");
+    expect((await runAgent(["push", "--resend"], { cwd: tmp.dir })).stderr).toStartWith("Error: push: Unknown option '--resend'; did you mean --resend-all?\n");
+    expect((await runAgent(["push", "--force"], { cwd: tmp.dir })).stderr).toBe("Error: push: Unknown option '--force'\nTry: obd2-sync push --help\n");
   });
 });
 
@@ -208,6 +322,24 @@ describe("against the real server", () => {
     });
   }
 
+  test("status shows every time the same way (how long ago) and every number with thousands separators", async () => {
+    const path = tmp.path("obd.db");
+    piDatabase(path, { drives: 2, minutes: 1 });
+    expect((await runAgent(["push", "--db", path, "--server", server.url, "--device-id", "pi-times"], { cwd: tmp.dir, env: { COMPANION_API_KEY: API_KEY } })).code).toBe(0);
+    const db = openDb(path);
+    db.prepare("INSERT INTO realtime_data (timestamp, parameter_name, value, unit) VALUES ('2026-04-19 09:00:00', 'RPM', 900, 'rpm')").run();
+    const mark = Number(db.prepare("SELECT MAX(id) - 1 AS n FROM realtime_data").get()!.n);
+    db.close();
+    const status = await runAgent(["status", "--db", path], { cwd: tmp.dir });
+    const lines = status.stdout.split("\n");
+    const header = lines.find((l) => l.startsWith("TABLE"))!.split(/\s{2,}/);
+    const row = Object.fromEntries(lines.find((l) => l.startsWith("realtime_data"))!.split(/\s{2,}/).map((cell, i) => [header[i], cell]));
+    expect(row).toMatchObject({ MARK: mark.toLocaleString("en-US"), BACKLOG: "1" });
+    expect(mark).toBeGreaterThan(999);
+    expect(row["OLDEST UNSYNCED"]).toMatch(/^(\d+d \d+h|\d+h \d+m|\d+m \d+s|\d+s) ago$/);
+    expect(row["LAST SYNC"]).toMatch(/^(\d+m \d+s|\d+s) ago$/);
+  });
+
   test("under Node, status and a small push work, and doubles arrive exactly", async () => {
     const path = tmp.path("obd.db");
     piDatabase(path);
@@ -234,6 +366,7 @@ describe("against the real server", () => {
     const binary = ensureClientBinary("x64");
     const path = tmp.path("obd.db");
     piDatabase(path);
+    expect((await runAgent(["--version"], { cwd: tmp.dir, runtime: { binary } })).stdout).toBe(`obd2-sync ${version}\n`);
     const before = await runAgent(["status", "--db", path, "--json"], { cwd: tmp.dir, runtime: { binary } });
     expect(before.code).toBe(1);
     expect(JSON.parse(before.stdout).tables.find((t: any) => t.table === "realtime_data").backlog).toBe(780);

@@ -45,7 +45,7 @@ describe("sync_log", () => {
   test("init creates sync_log and the agent's tables, and a second init changes nothing", () => {
     createEclipseSchema(db);
     expect(initStore(db, ["realtime_data", "profiles"])).toEqual({ adopted: false });
-    commitAppendChunk(db, "realtime_data", { mark: 42, batchId: "b-1", rejected: [] });
+    commitAppendChunk(db, "realtime_data", { first: 1, mark: 42, batchId: "b-1", rejected: [] });
     expect(initStore(db, ["realtime_data", "profiles"])).toEqual({ adopted: true });
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sync_%' ORDER BY name").all().map((r) => r.name);
     expect(tables).toEqual(["sync_backup", "sync_error", "sync_log", "sync_quarantine", "sync_row_hash"]);
@@ -59,8 +59,8 @@ describe("sync_log", () => {
     db.exec(PYTHON_SYNC_LOG);
     db.exec("INSERT INTO sync_log (table_name, last_synced_id, status, last_synced_modified_at) VALUES ('realtime_data', 300, 'ok', '2026-04-01 10:00:00')");
     expect(initStore(db, ["realtime_data", "statistics"])).toEqual({ adopted: true });
-    commitAppendChunk(db, "realtime_data", { mark: 350, batchId: "b-2", rejected: [] });
-    commitAppendChunk(db, "statistics", { mark: 7, batchId: "b-3", rejected: [] });
+    commitAppendChunk(db, "realtime_data", { first: 301, mark: 350, batchId: "b-2", rejected: [] });
+    commitAppendChunk(db, "statistics", { first: 1, mark: 7, batchId: "b-3", rejected: [] });
     const rows = db.prepare("SELECT table_name, last_synced_id, last_batch_id, status, last_synced_modified_at FROM sync_log ORDER BY table_name").all();
     expect(rows).toEqual([
       { table_name: "realtime_data", last_synced_id: 350, last_batch_id: "b-2", status: "ok", last_synced_modified_at: "2026-04-01 10:00:00" },
@@ -70,8 +70,8 @@ describe("sync_log", () => {
 
   test("a mark never moves backwards", () => {
     initStore(db, ["realtime_data"]);
-    commitAppendChunk(db, "realtime_data", { mark: 500, batchId: "b-500", rejected: [] });
-    commitAppendChunk(db, "realtime_data", { mark: 100, batchId: "b-100", rejected: [] });
+    commitAppendChunk(db, "realtime_data", { first: 1, mark: 500, batchId: "b-500", rejected: [] });
+    commitAppendChunk(db, "realtime_data", { first: 1, mark: 100, batchId: "b-100", rejected: [] });
     expect(readMarks(db).get("realtime_data")!.lastSyncedId).toBe(500);
   });
 
@@ -79,10 +79,10 @@ describe("sync_log", () => {
     initStore(db, ["realtime_data"]);
     db.exec("CREATE TRIGGER refuse_marks BEFORE UPDATE ON sync_log BEGIN SELECT RAISE(ABORT, 'disk full'); END");
     const rejected = [{ key: "7", json: '{"id":7,"value":"NaN"}', error: "column value: expected a number" }];
-    expect(() => commitAppendChunk(db, "realtime_data", { mark: 10, batchId: "b", rejected })).toThrow("disk full");
+    expect(() => commitAppendChunk(db, "realtime_data", { first: 1, mark: 10, batchId: "b", rejected })).toThrow("disk full");
     expect(db.prepare("SELECT COUNT(*) AS n FROM sync_quarantine").get()).toEqual({ n: 0 });
     db.exec("DROP TRIGGER refuse_marks");
-    commitAppendChunk(db, "realtime_data", { mark: 10, batchId: "b", rejected });
+    commitAppendChunk(db, "realtime_data", { first: 1, mark: 10, batchId: "b", rejected });
     expect(db.prepare("SELECT row_key, row_json, error FROM sync_quarantine").all()).toEqual([{ row_key: "7", row_json: '{"id":7,"value":"NaN"}', error: "column value: expected a number" }]);
     expect(readMarks(db).get("realtime_data")!.lastSyncedId).toBe(10);
   });

@@ -47,9 +47,9 @@ describe("loadConfig", () => {
       ANALYSIS_RETRY_SECONDS: 30,
       ANALYSIS_MAX_ATTEMPTS: 5,
       ANALYSIS_MAX_READINGS: 1_000_000,
+      ANALYSIS_ENABLED: true,
       METRICS_PUBLIC: false,
       SHUTDOWN_DRAIN_SECONDS: 10,
-      NODE_ENV: "production",
     });
   });
 
@@ -76,6 +76,7 @@ describe("loadConfig", () => {
       MAX_SYNC_PAYLOAD_MB: "-1",
       ANALYSIS_TIMEOUT_SECONDS: "soon",
       ANALYSIS_MAX_ATTEMPTS: "0",
+      ANALYSIS_ENABLED: "no",
       METRICS_PUBLIC: "yes",
       NODE_ENV: "staging",
     };
@@ -92,6 +93,7 @@ describe("loadConfig", () => {
           "  MAX_SYNC_PAYLOAD_MB: Too small: expected number to be >0",
           "  ANALYSIS_TIMEOUT_SECONDS: Invalid input: expected number, received NaN",
           "  ANALYSIS_MAX_ATTEMPTS: Too small: expected number to be >0",
+          "  ANALYSIS_ENABLED: must be true or false",
           "  METRICS_PUBLIC: must be true or false",
           '  NODE_ENV: Invalid option: expected one of "development"|"production"|"test"',
         ].join("\n"),
@@ -155,7 +157,7 @@ describe("loadDatabaseUrl", () => {
 
 describe(".env.example", () => {
   const example = readFileSync(new URL("../.env.example", import.meta.url), "utf8");
-  const everyVariable = Object.keys(loadConfig({ API_KEY: KEY, DATABASE_URL: "mysql://h/db" }, cwdWith())).sort();
+  const everyVariable = Object.keys(loadConfig({ API_KEY: KEY, DATABASE_URL: "mysql://h/db", READONLY_DATABASE_URL: "mysql://r@h/db", NODE_ENV: "test" }, cwdWith())).sort();
 
   test("should name exactly the configuration's variables", () => {
     expect(Object.keys(parseDotenv(example)).sort()).toEqual(everyVariable);
@@ -173,4 +175,22 @@ describe(".env.example", () => {
     const copied = cwdWith(example.replace(/^API_KEY=.*$/m, `API_KEY=${KEY}`));
     expect(loadConfig({}, copied)).toEqual(loadConfig({ API_KEY: KEY }, cwdWith()));
   });
+});
+
+describe("the admin key and the Pi's key, said the same way everywhere", () => {
+  const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), "utf8");
+  const apiKeyComment = read(".env.example").split("\n").find((_, i, lines) => lines[i + 1]?.startsWith("API_KEY="))!;
+  // What a new user reads first: the example's comment, the README's table row, and the .env that `npm start` writes.
+  const places: [string, string][] = [
+    [".env.example", apiKeyComment],
+    ["README.md", read("README.md").split("\n").find((l) => l.startsWith("| `API_KEY`"))!],
+    ["scripts/start.ts", read("scripts/start.ts")],
+  ];
+  for (const [name, text] of places) {
+    test(`${name}: the admin key is not for a Pi, which gets a device key from npm run device -- add <id>`, () => {
+      expect(text).toContain("npm run device -- add <id>");
+      expect(text).toMatch(/not for a Pi|for you and your scripts/);
+      expect(text).not.toMatch(/(give|send)s? (it|this key|the admin key) (to the Pi|as COMPANION_API_KEY)/i);
+    });
+  }
 });

@@ -6,6 +6,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as mariadb from "mariadb";
@@ -113,6 +114,25 @@ describe("server entries", () => {
     });
   }
 
+  for (const [name, cmd] of Object.entries(ENTRIES)) {
+    test(`${name} on a port already in use should say so in one line naming the port and PORT, and exit 1`, async () => {
+      const db = await emptyDatabase();
+      cleanups.push(db.drop);
+      const taken = createServer();
+      await new Promise<void>((ready) => taken.listen(0, ready));
+      cleanups.push(() => new Promise((done) => taken.close(done)));
+      const port = (taken.address() as AddressInfo).port;
+      const run = start(cmd, tempDir(), { DATABASE_URL: db.url, API_KEY, PORT: String(port), OLLAMA_BASE_URL: `http://127.0.0.1:${await freePort()}` });
+      expect(await run.exited).toBe(1);
+      const lines = run.output().trimEnd().split("\n");
+      const last = JSON.parse(lines.at(-1)!);
+      expect(last).toMatchObject({ level: 60, msg: `port ${port} is already in use (another OBD2-Server, or another program); stop that, or set PORT in .env to a free port` });
+      expect(lines.filter((l) => l.includes("in use"))).toHaveLength(1);
+      expect(run.output()).not.toMatch(/^\s+at /m); // no stack trace
+      expect(run.output()).not.toContain("listening on");
+    });
+  }
+
   test("a missing API_KEY should stop the Bun entry, naming API_KEY", async () => {
     const run = start(ENTRIES["the Bun entry"], tempDir(), { DATABASE_URL: "mysql://u:p@127.0.0.1:1/obd2", PORT: String(await freePort()) });
     expect({ code: await run.exited, output: run.output() }).toEqual({
@@ -145,11 +165,30 @@ describe("npm start in an empty directory (the embedded default)", () => {
 
       const env = readFileSync(join(cwd, ".env"), "utf8");
       expect(env).toMatch(/^API_KEY=[A-Za-z0-9_-]{32}$/m);
+      expect(env).toContain("# API_KEY is the admin key, for you and your scripts; a Pi gets its own key: npm run device -- add <id>");
+      // After the URLs: where the admin key is, and the one command that makes the Pi's key.
+      const messages = server.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l).msg as string);
+      const listening = messages.findIndex((m) => m.startsWith("OBD2-Server listening on"));
+      expect(listening).toBeGreaterThanOrEqual(0);
+      expect(messages.slice(listening + 1, listening + 3)).toEqual([
+        `Admin key: API_KEY in ${join(cwd, ".env")}, for you and your scripts`,
+        "For the Pi: a Pi gets its own key: npm run device -- add <id> (it prints the Pi's COMPANION_API_KEY once)",
+      ]);
       expect(statSync(join(cwd, ".env")).mode & 0o777).toBe(0o600);
       expect(existsSync(join(dataDir, "mysql"))).toBe(true);
       expect(mariadbdFor(dataDir)).toHaveLength(1);
       const { port: dbPort, password } = JSON.parse(readFileSync(join(cwd, "data", "mariadb.json"), "utf8"));
       expect(await migrationsIn(`mysql://obd2:${encodeURIComponent(password)}@127.0.0.1:${dbPort}/obd2`)).toEqual(readMigrations().map((m) => m.name));
+
+      // npm run db on the embedded database: as obd2, and --read-only as a user it makes that may only SELECT.
+      const db = (...args: string[]) => Bun.spawnSync([BUN, join(ROOT, "scripts/db.ts"), "-N", ...args], { cwd, env: { PATH: process.env.PATH!, HOME: cwd } });
+      const shell = db("-e", "SELECT CURRENT_USER(), DATABASE()");
+      expect({ code: shell.exitCode, out: shell.stdout.toString().trim() }).toEqual({ code: 0, out: "obd2@127.0.0.1\tobd2" });
+      const readOnly = db("--read-only", "-e", "SELECT CURRENT_USER(); DELETE FROM devices");
+      expect(readOnly.stdout.toString().trim()).toBe("obd2_readonly@127.0.0.1");
+      expect(readOnly.stderr.toString()).toContain("DELETE command denied");
+      expect(Object.keys(JSON.parse(readFileSync(join(cwd, "data", "mariadb.json"), "utf8"))).sort()).toEqual(["password", "port", "readOnlyPassword"]);
+      expect(mariadbdFor(dataDir)).toHaveLength(1); // the tools leave the server's MariaDB running
 
       await stop(server);
       expect(mariadbdFor(dataDir)).toEqual([]);

@@ -53,7 +53,7 @@ describe("GET /api/v1/health", () => {
   test("MySQL up and Ollama listing the model should be healthy", async () => {
     expect(await health(ollama.url)).toEqual({
       status: 200,
-      body: { status: "healthy", version, components: components("up", "up", "gemma2:2b"), lastSync: null, uptime: "0d 0h 0m" },
+      body: { status: "healthy", version, components: components("up", "up", "gemma2:2b"), lastSync: null, analysisQueue: 0, uptime: "0d 0h 0m" },
     });
   });
 
@@ -97,7 +97,7 @@ describe("GET /api/v1/health", () => {
   test("MySQL down should be unhealthy with 503", async () => {
     expect(await health(ollama.url, { db: downDb, healthTimeoutsMs: { mysql: 300, ollama: 3000 } })).toEqual({
       status: 503,
-      body: { status: "unhealthy", version, components: components("down", "up", "gemma2:2b"), lastSync: null, uptime: "0d 0h 0m" },
+      body: { status: "unhealthy", version, components: components("down", "up", "gemma2:2b"), lastSync: null, analysisQueue: null, uptime: "0d 0h 0m" },
     });
   });
 
@@ -107,6 +107,21 @@ describe("GET /api/v1/health", () => {
       state: "unhealthy",
       components: components("down", "down", "unknown"),
     });
+  });
+
+  test("analysisQueue should count the drives waiting for analysis or being analysed", async () => {
+    const job = (n: number, state: string) =>
+      t.db.query("INSERT INTO analysis_jobs (device_id, drive_start, drive_end, batch_id, state, run_after) VALUES ('pi-health-queue', ?, ?, 'b', ?, '2026-11-22 09:00:00')", [
+        `2026-11-1${n} 08:00:00`,
+        `2026-11-1${n} 09:00:00`,
+        state,
+      ]);
+    for (const [n, state] of [[1, "pending"], [2, "pending"], [3, "running"], [4, "completed"], [5, "failed"]] as const) await job(n, state);
+    try {
+      expect((await health(ollama.url)).body.analysisQueue).toBe(3);
+    } finally {
+      await t.db.query("DELETE FROM analysis_jobs WHERE device_id = 'pi-health-queue'");
+    }
   });
 
   test("lastSync should be the latest successful sync, ignoring failed and partial ones", async () => {

@@ -1,7 +1,8 @@
 /**
  * Request logging: one pino JSON line per request with its id, method, path,
  * status and duration, and no API key anywhere in the output (200, 401, 500,
- * and a key in the query string). Pretty output only in development.
+ * and a key in the query string). Pretty output for a terminal (NODE_ENV
+ * unset) and in development.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Writable } from "node:stream";
@@ -92,14 +93,19 @@ test("no API key should appear in the logs, on success, 401, 403, 500 or in a qu
   expect(output).not.toContain(secret);
 });
 
-test("output should be JSON lines, and pretty only when NODE_ENV=development", () => {
+test("output should be JSON lines, pretty on a terminal when NODE_ENV is unset, and always pretty with NODE_ENV=development", () => {
   const script = `import { createLogger } from ${JSON.stringify(join(ROOT, "lib/http/logger.ts"))};
-createLogger({ LOG_LEVEL: "info", NODE_ENV: process.env.MODE }).info({ apiKey: "sekret-key" }, "hello");`;
-  const run = (mode: string) =>
-    Bun.spawnSync([join(ROOT, "node_modules/.bin/bun"), "-e", script], { cwd: "/", env: { PATH: process.env.PATH, MODE: mode } }).stdout.toString();
-  for (const mode of ["production", "test"]) {
-    expect(JSON.parse(run(mode))).toMatchObject({ level: 30, msg: "hello", apiKey: "[redacted]" });
-  }
-  const pretty = run("development");
-  expect(pretty).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(\d+\): hello\n {4}apiKey: "\[redacted\]"\n$/);
+createLogger({ LOG_LEVEL: "info", NODE_ENV: process.env.MODE || undefined }).info({ apiKey: "sekret-key" }, "hello");`;
+  const bun = join(ROOT, "node_modules/.bin/bun");
+  const env = (mode: string) => ({ PATH: process.env.PATH, MODE: mode });
+  const piped = (mode: string) => Bun.spawnSync([bun, "-e", script], { cwd: "/", env: env(mode) }).stdout.toString();
+  // util-linux `script` gives the logger a terminal for stdout.
+  const onTerminal = (mode: string) =>
+    Bun.spawnSync(["script", "-qefc", `${bun} -e '${script.replaceAll("'", "'\\''")}'`, "/dev/null"], { cwd: "/", env: env(mode) }).stdout.toString().replaceAll("\r\n", "\n");
+  const json = { level: 30, msg: "hello", apiKey: "[redacted]" };
+  const pretty = /^\S*\[\d\d:\d\d:\d\d\.\d{3}\] \S*INFO\S* \(\d+\): \S*hello\S*\n {4}\S*apiKey\S*: "\[redacted\]"\n$/;
+  for (const mode of ["", "production", "test"]) expect(JSON.parse(piped(mode))).toMatchObject(json);
+  for (const mode of ["production", "test"]) expect(JSON.parse(onTerminal(mode))).toMatchObject(json);
+  expect(onTerminal("")).toMatch(pretty);
+  expect(piped("development")).toMatch(pretty);
 });

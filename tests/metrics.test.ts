@@ -195,6 +195,7 @@ describe("database gauges", () => {
       { name: "obd2_analysis_jobs", labels: { state: "completed" }, value: 0 },
       { name: "obd2_analysis_jobs", labels: { state: "failed" }, value: 1 },
     ]);
+    expect(samples.filter((s) => s.name === "obd2_analysis_queue_size")).toEqual([{ name: "obd2_analysis_queue_size", labels: {}, value: 2 }]);
   });
 
   test("a device's last-sync age should be the clock's now minus its latest successful sync", async () => {
@@ -231,7 +232,9 @@ describe("database gauges", () => {
     const names = parse(await res.text()).map((s) => s.name);
     expect(names).toContain("process_cpu_user_seconds_total");
     expect(names).not.toContain("obd2_analysis_jobs");
+    // An unknown queue is left out, never shown as 0.
+    expect(names).not.toContain("obd2_analysis_queue_size");
     const warnings = logs.trimEnd().split("\n").map((l) => JSON.parse(l)).filter((l) => l.level === 40).map((l) => l.msg).sort();
-    expect(warnings).toEqual(["metrics: could not read analysis jobs", "metrics: could not read last syncs"]);
+    expect(warnings).toEqual(["metrics: could not read analysis jobs", "metrics: could not read last syncs", "metrics: could not read the analysis queue"]);
   });
 });

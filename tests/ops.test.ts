@@ -71,6 +71,10 @@ describe("systemd/obd2-server.service", () => {
     expect(unit.Service).toMatchObject(RESTART);
   });
 
+  test("should log JSON lines: NODE_ENV=production, so pino-pretty never runs under systemd", () => {
+    expect(unit.Service!.Environment).toContain("NODE_ENV=production");
+  });
+
   test("should be hardened, writable only in ./data, and give the 10 s drain time to finish", () => {
     expect(unit.Service).toMatchObject({ ...HARDENING, ProtectHome: ["true"], ReadWritePaths: ["/opt/obd2-server/data"] });
     expect(Number(unit.Service!.TimeoutStopSec)).toBeGreaterThanOrEqual(20);

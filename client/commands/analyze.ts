@@ -8,7 +8,7 @@
 import type { Recommendation } from "../../lib/analysis/analyze.ts";
 import type { Finding } from "../../lib/analysis/findings.ts";
 import { fromSqlDatetime, toSqlDatetime } from "../../lib/time.ts";
-import { CliError, EXIT, haltError, openPiDb, parseFlags, printJson, type ExitCode } from "../cli.ts";
+import { CliError, EXIT, haltError, openPiDb, parseFlags, printJson, requireServer, type ExitCode } from "../cli.ts";
 import { loadApiKey, loadConfig, requireTarget } from "../config.ts";
 import { count, formatAge } from "../report.ts";
 import { onShutdown } from "../shutdown.ts";
@@ -112,7 +112,6 @@ function failure(status: number, body: Record<string, unknown>): CliError {
   if (status === 502) return failed(`Ollama failed: ${body.ollamaError ?? detail}`, "check the model on the server (`ollama list`, the server's OLLAMA_MODEL), then run analyze again");
   if (status === 504) return failed(`the server stopped the analysis: ${detail}`, "raise ANALYSIS_TIMEOUT_SECONDS on the server or use a smaller OLLAMA_MODEL");
   if (status >= 500) return failed(`POST /api/v1/analyze answered ${status} (${detail})`, "see the server's log, then run analyze again");
-  if (status === 404) return refused(`POST /api/v1/analyze answered 404 (${detail})`, "update OBD2-Server: analyze needs its POST /api/v1/analyze");
   const problems = listOf<{ path?: string; message?: string }>(body.errors).map((p) => `${p.path}: ${p.message}`);
   return refused(`the server refused the request (${status}): ${[detail, ...problems].join("; ")}`);
 }
@@ -155,13 +154,15 @@ export async function main(args: string[]): Promise<ExitCode> {
   };
   // Ctrl-C abandons the request at once: an analysis records nothing on the Pi.
   const shutdown = onShutdown(0);
-  const timeout = AbortSignal.timeout(timeoutSeconds * 1000);
-  const client = new SyncClient({ ...target, apiKey, requestTimeoutMs: timeoutSeconds * 1000, retries: 0, retryBaseMs: 0, shutdown });
   let answer: Awaited<ReturnType<SyncClient["analyze"]>>;
+  let timeout: AbortSignal | undefined;
   try {
+    await requireServer({ command: "analyze --last-drive", serverUrl: target.serverUrl, timeoutMs: config.pingTimeoutMs, shutdown });
+    timeout = AbortSignal.timeout(timeoutSeconds * 1000);
+    const client = new SyncClient({ ...target, apiKey, requestTimeoutMs: timeoutSeconds * 1000, retries: 0, retryBaseMs: 0, shutdown });
     answer = await client.analyze(payload, timeout);
   } catch (err) {
-    if (err instanceof Unreachable && timeout.aborted) {
+    if (err instanceof Unreachable && timeout?.aborted) {
       throw new CliError(`server ${target.serverUrl}: no analysis within ${timeoutSeconds} s`, `pass a longer --timeout; the server gives up after its ANALYSIS_TIMEOUT_SECONDS`, EXIT.unsynced);
     }
     throw haltError(err, { command: "analyze --last-drive", serverUrl: target.serverUrl, signal: shutdown.signal, stopped: "the server may still finish the analysis" }) ?? err;

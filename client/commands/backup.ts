@@ -2,17 +2,18 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { backupAll, backupTemp, wildcardsInNameOnly, type BackupResult } from "../backup.ts";
-import { CliError, EXIT, haltError, openPiDb, parseFlags, printJson, type ExitCode } from "../cli.ts";
+import { CliError, EXIT, haltError, openPiDb, parseFlags, printJson, requireServer, retryNotice, type ExitCode } from "../cli.ts";
 import { loadApiKey, loadConfig, requireTarget, type AgentConfig } from "../config.ts";
 import { acquireLock } from "../lock.ts";
 import { onShutdown, type ShutdownHandle } from "../shutdown.ts";
 import type { SqliteDb } from "../sqlite.ts";
-import { SyncClient } from "../transport.ts";
+import { SyncClient, type TransportOptions } from "../transport.ts";
 
 export const usage = `Usage: obd2-sync backup [--db PATH] [--server URL] [--device-id ID] [--config FILE]
                         [--logs GLOB] [--logs-only] [--temp-dir DIR] [--wait] [--json]
 
-Uploads a consistent snapshot of the database to the server (type database):
+Checks that the server answers (GET /api/v1/ping), then uploads a consistent
+snapshot of the database to the server (type database):
 taken with VACUUM INTO while the logger keeps writing, checked with PRAGMA
 integrity_check, gzipped as <name>.db.gz and sent with its sha256.
 
@@ -53,12 +54,12 @@ export async function lockedBackup(
   target: { serverUrl: string; deviceId: string },
   apiKey: string,
   shutdown: ShutdownHandle,
-  o: BackupSettings & { db: SqliteDb; database: boolean; wait?: boolean },
+  o: BackupSettings & { db: SqliteDb; database: boolean; wait?: boolean; onRetry?: TransportOptions["onRetry"] },
 ): Promise<BackupResult | undefined> {
   const lock = await acquireLock(config.dbPath, { wait: o.wait, signal: shutdown.stop });
   if (!lock) return undefined;
   try {
-    const client = new SyncClient({ ...target, apiKey, requestTimeoutMs: config.requestTimeoutMs, retries: config.retries, retryBaseMs: config.retryBaseMs, shutdown });
+    const client = new SyncClient({ ...target, apiKey, requestTimeoutMs: config.requestTimeoutMs, retries: config.retries, retryBaseMs: config.retryBaseMs, shutdown, onRetry: o.onRetry });
     const temp = backupTemp(config.dbPath, o.tempDir);
     return await backupAll({ db: o.db, dbPath: config.dbPath, deviceId: target.deviceId, client, temp, stop: shutdown.stop }, o);
   } finally {
@@ -96,7 +97,8 @@ export async function main(args: string[]): Promise<ExitCode> {
   const db = openPiDb(config.dbPath);
   const shutdown = onShutdown();
   try {
-    const result = await lockedBackup(config, target, apiKey, shutdown, { db, ...settings, database: !flags["logs-only"], wait: flags.wait });
+    await requireServer({ command: "backup", serverUrl: target.serverUrl, timeoutMs: config.pingTimeoutMs, shutdown });
+    const result = await lockedBackup(config, target, apiKey, shutdown, { db, ...settings, database: !flags["logs-only"], wait: flags.wait, onRetry: retryNotice(flags.json) });
     if (!result) {
       throw new CliError(
         `another obd2-sync is already pushing or backing up ${config.dbPath} (lock ${config.dbPath}.sync-lock)`,

@@ -9,12 +9,12 @@ import { existsSync, statSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { gunzipFile, integrityProblem, moveIntoPlace, TempFiles } from "../backup.ts";
 import { catchUpWithServer, idWarning, type CaughtUp } from "../catch-up.ts";
-import { CliError, EXIT, haltError, parseFlags, printJson, type ExitCode } from "../cli.ts";
+import { CliError, EXIT, haltError, parseFlags, printJson, requireServer, retryNotice, type ExitCode } from "../cli.ts";
 import { loadApiKey, loadConfig, requireTarget, type AgentConfig } from "../config.ts";
-import { formatTable } from "../report.ts";
+import { count, formatTable } from "../report.ts";
 import { onShutdown, Stopped, type ShutdownHandle } from "../shutdown.ts";
 import { openDb } from "../sqlite.ts";
-import { ServerRefused, SyncClient } from "../transport.ts";
+import { ServerRefused, SyncClient, type TransportOptions } from "../transport.ts";
 
 export const usage = `Usage: obd2-sync restore --from FILE.db.gz --to PATH [--sha256 HEX] [--force] [--json]
                          [--server URL] [--device-id ID] [--config FILE]
@@ -54,16 +54,27 @@ function serverFor(config: AgentConfig): Server {
   }
 }
 
+/** A refusal from the server, saying what restore did not do and that --offline would. */
+const notRestored = (refused: CliError, to: string) =>
+  new CliError(`${refused.message}; ${RISK}, so nothing was written to ${to}`, `${refused.hint}; or pass --offline to restore without the server`, refused.exitCode);
+
+/** The first look at the server, before the unpacking: one that does not answer refuses the restore at once. */
+async function probe(server: Server, to: string, shutdown: ShutdownHandle) {
+  await requireServer({ command: "restore", serverUrl: server.serverUrl, timeoutMs: server.config.pingTimeoutMs, shutdown }).catch((err) => {
+    throw err instanceof CliError && !shutdown.stop.aborted ? notRestored(err, to) : err;
+  });
+}
+
 /** Asks the server what it holds for the device and catches the unpacked file up with it; a refusal says what was not done. */
-async function catchUp(server: Server, unpacked: string, to: string, shutdown: ShutdownHandle) {
+async function catchUp(server: Server, unpacked: string, to: string, shutdown: ShutdownHandle, onRetry: TransportOptions["onRetry"]) {
   const { config, serverUrl, deviceId, apiKey } = server;
-  const client = new SyncClient({ serverUrl, apiKey, requestTimeoutMs: config.requestTimeoutMs, retries: config.retries, retryBaseMs: config.retryBaseMs, shutdown });
+  const client = new SyncClient({ serverUrl, apiKey, requestTimeoutMs: config.requestTimeoutMs, retries: config.retries, retryBaseMs: config.retryBaseMs, shutdown, onRetry });
   const state = await client.syncState(deviceId).catch((err) => {
     const halted = haltError(err, { command: "restore", serverUrl, signal: shutdown.signal, stopped: `nothing was written to ${to}` });
     if (err instanceof Stopped) throw halted ?? err;
     const refused = halted ?? (err instanceof ServerRefused ? new CliError(`server ${serverUrl}: ${err.message}`, "update OBD2-Server: restore needs its GET /api/v1/sync/state", EXIT.usage) : undefined);
     if (!refused) throw err;
-    throw new CliError(`${refused.message}; ${RISK}, so nothing was written to ${to}`, `${refused.hint}; or pass --offline to restore without the server`, refused.exitCode);
+    throw notRestored(refused, to);
   });
   const db = openDb(unpacked);
   try {
@@ -84,7 +95,8 @@ function offlineWarning(from: string, to: string, sha256?: string): string {
   ].join("\n");
 }
 
-const change = (before: number | null, after: number | null) => (before === after ? String(after ?? "-") : `${before} -> ${after}`);
+const id = (n: number | null) => (n === null ? "-" : count(n));
+const change = (before: number | null, after: number | null) => (before === after ? id(after) : `${id(before)} -> ${id(after)}`);
 
 export async function main(args: string[]): Promise<ExitCode> {
   const flags = parseFlags("restore", args, {
@@ -113,6 +125,7 @@ export async function main(args: string[]): Promise<ExitCode> {
   temp.sweep();
   const shutdown = onShutdown();
   try {
+    if (server) await probe(server, to, shutdown);
     const unpacked = temp.path(".db");
     const refused = (why: string) => new CliError(`${from}: ${why}; nothing was written to ${to}`, "fetch the backup again, or restore an older one", EXIT.unsynced);
     const digest = await gunzipFile(from, unpacked, shutdown.stop).catch((err) => {
@@ -122,7 +135,7 @@ export async function main(args: string[]): Promise<ExitCode> {
     if (expected && digest.sha256 !== expected) throw refused(`sha256 mismatch: expected ${expected}, the file has ${digest.sha256}`);
     const problem = integrityProblem(unpacked);
     if (problem) throw refused(`the unpacked database failed PRAGMA integrity_check (${problem})`);
-    const caught = server ? await catchUp(server, unpacked, to, shutdown) : undefined;
+    const caught = server ? await catchUp(server, unpacked, to, shutdown, retryNotice(flags.json)) : undefined;
     moveIntoPlace(unpacked, to);
 
     const tables: CaughtUp[] = caught?.tables ?? [];

@@ -11,7 +11,7 @@ import { CliError, EXIT, openPiDb, parseFlags, type ExitCode } from "../cli.ts";
 import { loadApiKey, loadConfig, requireTarget } from "../config.ts";
 import { onShutdown, sleep, Stopped } from "../shutdown.ts";
 import type { SqliteDb } from "../sqlite.ts";
-import { SyncClient } from "../transport.ts";
+import { pingServer } from "../transport.ts";
 import { BACKUP_OPTIONS, backupSettings, lockedBackup } from "./backup.ts";
 import { lockedPush } from "./push.ts";
 
@@ -55,7 +55,7 @@ export async function main(args: string[]): Promise<ExitCode> {
   log.info({ db: config.dbPath, server: target.serverUrl, intervalSeconds: config.intervalSeconds, backupEveryHours: backupHours }, "obd2-sync run started");
 
   // Lasting conditions (away from home, a wrong key) are logged when they start, not every round.
-  const last = { reach: "", problem: "" };
+  const last = { reach: "", problem: "", db: "" };
   const once = (kind: keyof typeof last, condition: string, write: () => void) => {
     if (condition !== last[kind]) write();
     last[kind] = condition;
@@ -120,11 +120,22 @@ export async function main(args: string[]): Promise<ExitCode> {
 
   const round = async (startedAt: number) => {
     if (!existsSync(config.dbPath)) return once("reach", "no-db", () => log.warn({ db: config.dbPath }, "database not found; waiting for it"));
-    const probe = new SyncClient({ ...target, apiKey, requestTimeoutMs: config.requestTimeoutMs, retries: 0, retryBaseMs: 0, shutdown });
-    const reachable = await probe.ping(config.pingTimeoutMs);
-    if (reachable !== true) return once("reach", "unreachable", () => log.info({ reason: reachable }, "server not reachable; will keep probing"));
+    const reachable = await pingServer(target.serverUrl, config.pingTimeoutMs, shutdown.stop).catch((err) => {
+      if (err instanceof Stopped) return undefined;
+      throw err;
+    });
+    if (reachable === undefined) return;
+    if (reachable !== true) return once("reach", "unreachable", () => log.info({ reason: reachable.message }, "server not reachable; will keep probing"));
     once("reach", "reachable", () => log.info("server reachable"));
-    const db = openPiDb(config.dbPath);
+    let db: SqliteDb;
+    try {
+      db = openPiDb(config.dbPath);
+    } catch (err) {
+      // A wrong --db is fixed by hand, and a database the logger is creating right now fixes itself: either way, wait.
+      if (!(err instanceof CliError)) throw err;
+      return once("db", err.message, () => log.error({ db: config.dbPath, problem: err.message }, "database unusable; waiting for it"));
+    }
+    once("db", "", () => {});
     try {
       if ((await push(db)) && backupHours !== undefined && !shutdown.stop.aborted && backupDue(db, startedAt)) await backup(db, startedAt);
     } finally {

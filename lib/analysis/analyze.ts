@@ -22,12 +22,16 @@ export type AnalysisResult =
   | { status: "empty" }
   | { status: "completed"; analysisId: bigint; recommendations: Recommendation[]; findings: Finding[]; model: string; processingTimeMs: number; dropped: number };
 
-/** The analysis failed after its analysis_history row was written; the row is marked failed. */
+/**
+ * The analysis failed after its analysis_history row was written; the row is
+ * marked failed, except after a request (`trigger` api) that never reached
+ * Ollama: that row is removed, and analysisId is null.
+ */
 export class AnalysisFailed extends Error {
   constructor(
     readonly kind: "unavailable" | "ollama_error" | "timeout" | "aborted",
     message: string,
-    readonly analysisId: bigint,
+    readonly analysisId: bigint | null,
     readonly findings: Finding[],
     /** Ollama's own message, for kind "ollama_error". */
     readonly ollamaError?: string,
@@ -87,20 +91,26 @@ const FORMAT = {
 /** Low: the same drive should get the same advice. */
 const TEMPERATURE = 0.2;
 
+/** analysis_history.model of an analysis that did not ask a model (ANALYSIS_ENABLED=false): findings only. */
+const NO_MODEL = "none";
+
 /**
  * Analyses a drive window. Empty windows store nothing and never call Ollama.
  * With opts.analysisId (a job's retry) that analysis_history row is reused.
- * Throws AnalysisFailed for Ollama's failures, after marking the row failed.
+ * With opts.model false, Ollama is not asked: the statistics and findings are
+ * stored with no recommendations. Throws AnalysisFailed for Ollama's
+ * failures, after marking the row failed (or removing it, for a request
+ * that never reached Ollama).
  */
 export async function runAnalysis(
   deps: Deps,
   req: AnalysisRequest,
-  opts: { analysisId?: bigint; trigger?: "api" | "auto"; signal?: AbortSignal } = {},
+  opts: { analysisId?: bigint; trigger?: "api" | "auto"; signal?: AbortSignal; model?: boolean } = {},
 ): Promise<AnalysisResult> {
   const { db, config, logger, clock } = deps;
   const began = performance.now();
   const timeoutMs = config.ANALYSIS_TIMEOUT_SECONDS * 1000;
-  const model = config.OLLAMA_MODEL;
+  const model = opts.model === false ? NO_MODEL : config.OLLAMA_MODEL;
   const stats = selectParameters(await readDriveStats(db.pool, { deviceId: req.deviceId, start: req.start, end: req.end, profileId: req.profileId }, config.ANALYSIS_MAX_READINGS), req.parameters);
   if (!stats) return { status: "empty" };
 
@@ -112,19 +122,22 @@ export async function runAnalysis(
       { role: "system", content: SYSTEM_PROMPT },
       { role: "user", content: userPrompt(req, stats, found) },
     ];
-    let content: string;
-    try {
-      const client = ollamaClient(config.OLLAMA_BASE_URL, Math.max(1, timeoutMs - (performance.now() - began)), opts.signal);
-      const reply = await client.chat({
-        model,
-        stream: false,
-        messages,
-        format: FORMAT,
-        options: { temperature: TEMPERATURE },
-      });
-      content = reply.message.content;
-    } catch (err) {
-      throw ollamaFailure(err, opts.signal, config, analysisId, found);
+    // Without the model (ANALYSIS_ENABLED=false), an empty reply: the findings alone are stored.
+    let content = "[]";
+    if (opts.model !== false) {
+      try {
+        const client = ollamaClient(config.OLLAMA_BASE_URL, Math.max(1, timeoutMs - (performance.now() - began)), opts.signal);
+        const reply = await client.chat({
+          model,
+          stream: false,
+          messages,
+          format: FORMAT,
+          options: { temperature: TEMPERATURE },
+        });
+        content = reply.message.content;
+      } catch (err) {
+        throw ollamaFailure(err, opts.signal, config, analysisId, found);
+      }
     }
 
     let parsed = parseRecommendations(content);
@@ -138,11 +151,18 @@ export async function runAnalysis(
     return { status: "completed", analysisId, findings: found, model, processingTimeMs, ...parsed };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
+    const auto = opts.trigger === "auto";
     if (err instanceof AnalysisFailed) {
-      const level = err.kind === "ollama_error" ? "error" : "warn";
+      // The worker says once that Ollama went away (worker.ts), not per job.
+      const level = err.kind === "ollama_error" ? "error" : err.kind === "unavailable" && auto ? "debug" : "warn";
       log[level]({ kind: err.kind, ollamaError: err.ollamaError }, `analysis failed: ${message}`);
     } else {
       log.error({ err }, "analysis failed");
+    }
+    // A request that never reached the model analysed nothing worth keeping: its findings go back in the answer.
+    if (err instanceof AnalysisFailed && err.kind === "unavailable" && !auto && opts.analysisId === undefined) {
+      await db.pool.query("DELETE FROM analysis_history WHERE analysis_id = ?", [analysisId]).catch((e) => log.error({ err: e }, "could not remove the analysis"));
+      throw new AnalysisFailed(err.kind, err.message, null, err.findings);
     }
     await markFailed(db, analysisId, clock.now(), message, { findings: found, facts: stats.facts }).catch((e) =>
       log.error({ err: e }, "could not mark the analysis failed"),

@@ -137,7 +137,10 @@ export async function finishJob(pool: Pool, job: Job, outcome: JobOutcome, now: 
   );
 }
 
-/** Jobs per state, for /metrics. */
+/** The queue's size from jobCounts: drives waiting for auto-analysis or being analysed. */
+export const queueSize = (counts: Record<string, number>) => (counts.pending ?? 0) + (counts.running ?? 0);
+
+/** Jobs per state, for /metrics and health. */
 export async function jobCounts(pool: Pool): Promise<Record<string, number>> {
   const rows = await pool.query("SELECT state, COUNT(*) AS n FROM analysis_jobs GROUP BY state");
   return Object.fromEntries(rows.map((r: { state: string; n: bigint | number }) => [r.state, Number(r.n)]));

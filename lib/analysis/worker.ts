@@ -5,9 +5,13 @@
  *
  * Retries: while Ollama is unreachable a job waits ANALYSIS_RETRY_SECONDS
  * without using up an attempt (Ollama being off for a weekend is normal at
- * home). Other failures back off exponentially, doubling from
- * ANALYSIS_RETRY_SECONDS up to an hour, and after ANALYSIS_MAX_ATTEMPTS the
- * job is marked failed.
+ * home), and the log says so once when Ollama goes away and once when it is
+ * back, not per job and round. Other failures back off exponentially,
+ * doubling from ANALYSIS_RETRY_SECONDS up to an hour, and after
+ * ANALYSIS_MAX_ATTEMPTS the job is marked failed.
+ *
+ * With ANALYSIS_ENABLED=false a job gets the drive's statistics and
+ * rule-based findings only, and Ollama is never called.
  */
 import { claimJob, finishJob, type Job, type JobOutcome } from "./jobs.ts";
 import { AnalysisFailed, runAnalysis } from "./analyze.ts";
@@ -44,6 +48,13 @@ export function startAnalysisWorker(deps: WorkerDeps): AnalysisWorker {
   let stopping = false;
   let wakeUp: (() => void) | undefined;
   let running: AbortController | undefined;
+  /** Whether the last job that tried found Ollama unreachable. */
+  let ollamaAway = false;
+  const ollamaAnswered = () => {
+    if (ollamaAway) logger.info({ ollamaUrl: config.OLLAMA_BASE_URL }, "Ollama is back; analysing the queued drives");
+    ollamaAway = false;
+  };
+  if (!config.ANALYSIS_ENABLED) logger.info("ANALYSIS_ENABLED=false: queued drives get statistics and findings only; Ollama is not called");
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -61,13 +72,14 @@ export function startAnalysisWorker(deps: WorkerDeps): AnalysisWorker {
       const result = await runAnalysis(
         { db, config, logger, clock },
         { deviceId: job.deviceId, start: job.start, end: job.end },
-        { analysisId: job.analysisId ?? undefined, trigger: "auto", signal },
+        { analysisId: job.analysisId ?? undefined, trigger: "auto", signal, model: config.ANALYSIS_ENABLED },
       );
       if (result.status === "empty") {
         logger.info({ jobId: job.jobId, deviceId: job.deviceId }, "Auto-analysis: the drive has no readings on the server; nothing to analyse");
         return { state: "completed", analysisId: job.analysisId };
       }
-      logger.info({ jobId: job.jobId, analysisId: result.analysisId, recommendations: result.recommendations.length }, "Auto-analysis completed");
+      if (config.ANALYSIS_ENABLED) ollamaAnswered();
+      logger.info({ jobId: job.jobId, analysisId: result.analysisId, recommendations: result.recommendations.length, findings: result.findings.length }, "Auto-analysis completed");
       return { state: "completed", analysisId: result.analysisId };
     } catch (err) {
       const analysisId = err instanceof AnalysisFailed ? err.analysisId : job.analysisId;
@@ -76,9 +88,17 @@ export function startAnalysisWorker(deps: WorkerDeps): AnalysisWorker {
         return { state: "pending", runAfter: new Date(now), error: "stopped with the server", countsAttempt: false, analysisId };
       }
       if (err instanceof AnalysisFailed && err.kind === "unavailable") {
-        logger.warn({ jobId: job.jobId, deviceId: job.deviceId, ollamaUrl: config.OLLAMA_BASE_URL }, "Auto-analysis skipped: Ollama unavailable");
+        if (!ollamaAway) {
+          logger.warn(
+            { ollamaUrl: config.OLLAMA_BASE_URL, retrySeconds: config.ANALYSIS_RETRY_SECONDS },
+            "Ollama unreachable: queued drives wait for it (queue size in /api/v1/health and /metrics); set ANALYSIS_ENABLED=false for findings without it",
+          );
+        }
+        ollamaAway = true;
+        logger.debug({ jobId: job.jobId, deviceId: job.deviceId }, "Auto-analysis skipped: Ollama unavailable");
         return { state: "pending", runAfter: new Date(now + retryMs), error: "Ollama unavailable", countsAttempt: false, analysisId };
       }
+      if (err instanceof AnalysisFailed && err.kind === "ollama_error") ollamaAnswered();
       const error = err instanceof AnalysisFailed ? (err.ollamaError ?? err.message) : String((err as Error)?.message ?? err);
       const attempts = job.attempts + 1;
       // A drive too long to analyse stays too long: retrying cannot help.

@@ -165,10 +165,10 @@ async function query(socket: string, sql: string, values?: unknown[]) {
   }
 }
 
-/** Creates database `db` and a TCP user for it (idempotent) and returns its mysql:// URL. */
+/** Creates database `db` and a TCP user for it (idempotent; `readOnly`: SELECT only) and returns its mysql:// URL. */
 export async function provisionDatabase(
   server: MariaDbServer,
-  { db, user, password, allDatabases = false }: { db: string; user: string; password: string; allDatabases?: boolean },
+  { db, user, password, allDatabases = false, readOnly = false }: { db: string; user: string; password: string; allDatabases?: boolean; readOnly?: boolean },
 ): Promise<string> {
   const ident = /^[A-Za-z0-9_]+$/;
   if (!ident.test(db) || !ident.test(user)) throw new Error("database and user names must be [A-Za-z0-9_]+");
@@ -177,6 +177,6 @@ export async function provisionDatabase(
   await server.rootQuery(`ALTER USER '${user}'@'127.0.0.1' IDENTIFIED BY ?`, [password]);
   // The test harness user also creates users and grants (tests/ops.test.ts runs setup-mysql.sh).
   const on = allDatabases ? "*.*" : `\`${db}\`.*`;
-  await server.rootQuery(`GRANT ALL ON ${on} TO '${user}'@'127.0.0.1'${allDatabases ? " WITH GRANT OPTION" : ""}`);
+  await server.rootQuery(`GRANT ${readOnly ? "SELECT" : "ALL"} ON ${on} TO '${user}'@'127.0.0.1'${allDatabases ? " WITH GRANT OPTION" : ""}`);
   return `mysql://${user}:${encodeURIComponent(password)}@127.0.0.1:${server.port}/${db}`;
 }

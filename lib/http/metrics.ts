@@ -2,10 +2,10 @@
  * Prometheus metrics (prom-client), served by GET /metrics. Each app has its
  * own registry, never prom-client's global one, so tests can build many apps
  * in one process. Endpoints count what they do through the methods below; the
- * analysis-job and last-sync gauges are read from the database at scrape time.
+ * analysis-job, queue and last-sync gauges are read from the database at scrape time.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { jobCounts } from "../analysis/jobs.ts";
+import { jobCounts, queueSize } from "../analysis/jobs.ts";
 import type { Db } from "../db/pools.ts";
 import { AnalysisStatus } from "../db/generated/prisma/enums.ts";
 import type { Logger } from "./logger.ts";
@@ -78,6 +78,17 @@ export function createMetrics({ db, clock, logger }: { db: Db; clock: Clock; log
       const counts = await read("analysis jobs", () => jobCounts(db.pool));
       this.reset();
       if (counts) for (const state of Object.values(AnalysisStatus)) this.set({ state }, counts[state] ?? 0);
+    },
+  });
+  new Gauge({
+    name: "obd2_analysis_queue_size",
+    help: "Drives waiting for auto-analysis or being analysed (jobs pending or running)",
+    registers,
+    async collect() {
+      const counts = await read("the analysis queue", () => jobCounts(db.pool));
+      // Unknown is left out, not shown as 0.
+      if (counts) this.set(queueSize(counts));
+      else this.remove();
     },
   });
   new Gauge({

@@ -81,6 +81,30 @@ export async function runAgent(args: string[], opts: { cwd: string; env?: Record
   return { code, stdout, stderr };
 }
 
+const shellWord = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+
+/**
+ * Runs the agent (under Bun) on a pseudo-terminal, as a person at a terminal
+ * would: util-linux `script` gives it a tty for stdin, stdout and stderr.
+ * `input` is typed at it. Its output arrives as one stream, with \n for \r\n.
+ */
+export async function runAgentOnTerminal(args: string[], { cwd, env = {}, input }: { cwd: string; env?: Record<string, string>; input?: string }): Promise<{ code: number; output: string }> {
+  const p = Bun.spawn(["script", "-qefc", `exec ${[BUN, MAIN, ...args].map(shellWord).join(" ")}`, "/dev/null"], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  if (input !== undefined) {
+    p.stdin.write(input);
+    p.stdin.flush();
+  }
+  const [output, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+  p.stdin.end();
+  return { code, output: output.replaceAll("\r\n", "\n") };
+}
+
 /** The real app on a fresh database, served over HTTP on loopback. */
 export async function startServer(env: Record<string, string> = {}): Promise<TestApp & { url: string; stop(): Promise<void> }> {
   const t = await testApp(env);
