@@ -134,7 +134,7 @@ describe("delta", () => {
   test("an older Pi's missing tables are skipped and its missing columns not selected", () => {
     createEclipseSchema(db, { legacy: true });
     const { present, missing } = discoverTables(db);
-    expect(missing).toEqual(["profiles"]);
+    expect(missing).toEqual(["profiles", "dtc_log", "dtc_freeze_frame", "drive_summary", "battery_health_log"]);
     expect(present.find((s) => s.name === "realtime_data")!.columns).toEqual(["id", "timestamp", "parameter_name", "value", "unit", "profile_id"]);
     expect(present.find((s) => s.name === "connection_log")!.columns).toEqual(["id", "timestamp", "event_type", "mac_address", "success", "error_message", "retry_count"]);
   });
@@ -243,9 +243,10 @@ test("a simulated Pi database's mirrored tables are all discovered, parents firs
   db.close();
   piDatabase(tmp.path("sim.db"));
   db = openDb(tmp.path("sim.db"));
+  // The simulator's default is the modern schema, from before the current Pi's four tables.
   expect(discoverTables(db)).toEqual({
     present: expect.any(Array),
-    missing: [],
+    missing: ["dtc_log", "dtc_freeze_frame", "drive_summary", "battery_health_log"],
   });
   expect(discoverTables(db).present.map((s) => s.name)).toEqual(["profiles", "vehicle_info", "calibration_sessions", "realtime_data", "statistics", "ai_recommendations", "connection_log", "alert_log"]);
 });
