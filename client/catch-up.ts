@@ -49,8 +49,9 @@ function sequenceOf(db: SqliteDb, table: string): number | undefined {
 /** Raises the counters and marks of `db` to what the server holds (never lowers them) and returns what it found and changed. */
 export function catchUpWithServer(db: SqliteDb, state: ServerState): CaughtUp[] {
   const { present } = discoverTables(db);
-  const tables = present.filter((src) => src.table.keyType === "int");
-  const serverMax = (name: TableName) => state.tables[name] ?? null;
+  // The server reports its mirrored tables; a table it keeps in unmapped_rows has no state to catch up with.
+  const tables = present.filter((src) => src.mirrored && src.table.keyType === "int");
+  const serverMax = (name: string) => state.tables[name as TableName] ?? null;
   const marks = readMarks(db);
   // sync_log as push creates it, for a backup taken before the agent's first push.
   if (tables.some((src) => !src.table.mutable && (serverMax(src.name) ?? 0) > (marks.get(src.name)?.lastSyncedId ?? 0))) {
@@ -76,7 +77,7 @@ export function catchUpWithServer(db: SqliteDb, state: ServerState): CaughtUp[] 
         markAfter = Math.max(markBefore, serverMaxId ?? 0);
         if (markAfter > markBefore) raiseMark(db, src.name, markAfter);
       }
-      return { table: src.name, serverMaxId, autoincrement, nextIdBefore: lastUsed + 1, nextIdAfter, markBefore, markAfter };
+      return { table: src.name as TableName, serverMaxId, autoincrement, nextIdBefore: lastUsed + 1, nextIdAfter, markBefore, markAfter };
     }),
   );
 }
