@@ -47,6 +47,7 @@ try {
   await migrate(url);
   const wipe = async () => {
     for (const t of TABLES) await conn.query(`TRUNCATE TABLE \`${t.name}\``);
+    await conn.query("TRUNCATE TABLE unmapped_rows");
     await conn.query("TRUNCATE TABLE sync_history");
     await conn.query("DELETE FROM devices");
   };

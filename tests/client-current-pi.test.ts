@@ -6,6 +6,8 @@
  * when a different database pushes under a device id the server knows.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { openDb } from "../client/sqlite.ts";
 import { PI_ONLY_TABLES, TABLES } from "../lib/tables.ts";
 import { API_KEY } from "./helpers/app.ts";
@@ -179,6 +181,31 @@ describe("a different database under a device id the server knows", () => {
     const cleared = await runAgent(["status", "--db", fresh, "--json"], { cwd: tmp.dir });
     expect(JSON.parse(cleared.stdout).tables.every((t: { conflict: unknown }) => t.conflict === null)).toBe(true);
   });
+});
+
+test("a restored backup, restored with obd2-sync restore, goes on syncing: its drive counter moves past the server's drives", async () => {
+  piDatabase(db, { current: true, drives: 1, minutes: 1 });
+  expect((await push()).code).toBe(0);
+  const backup = tmp.path("obd.db.gz");
+  writeFileSync(backup, gzipSync(readFileSync(db)));
+  // After the backup the Pi drove twice more and pushed.
+  piDatabase(db, { current: true, drives: 2, minutes: 1, append: true });
+  expect((await push()).code).toBe(0);
+  expect(sqliteCount(db, "SELECT last_drive_id FROM drive_counter")).toBe(3);
+
+  const restored = tmp.path("restored.db");
+  const run = await runAgent(["restore", "--from", backup, "--to", restored, "--server", server.url, "--device-id", device, "--json"], { cwd: tmp.dir, env });
+  expect(run.code).toBe(0);
+  expect(JSON.parse(run.stdout)).toMatchObject({ driveCounter: { before: 1, after: 3 }, warnings: [] });
+  // The restored Pi's next drive is drive 4, and everything it logs syncs beside what the server has.
+  piDatabase(restored, { current: true, drives: 1, minutes: 1, append: true });
+  expect(sqliteCount(restored, "SELECT max(drive_id) FROM drive_summary")).toBe(4);
+  const pushed = await pushJson(restored);
+  expect(pushed.stderr).toBe("");
+  expect(pushed.code).toBe(0);
+  expect(pushed.result.tables.filter((t) => t.status !== "ok")).toEqual([]);
+  const [{ n }] = await server.db.query("SELECT COUNT(*) AS n FROM drive_summary WHERE source_device = ?", [device]);
+  expect(Number(n)).toBe(4);
 });
 
 test("the Pi-only tables are never sent, even when they hold rows", async () => {
