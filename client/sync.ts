@@ -1,6 +1,7 @@
 /**
- * One push: drains every mirrored table, parents first, then the tables the
- * server does not know (it keeps them in unmapped_rows), chunk by chunk.
+ * One push: drains the Pi's tables in discoverTables' order (the mirrored
+ * tables the server guards, then profiles and vehicle_info, then the tables
+ * the server does not know, which it keeps in unmapped_rows), chunk by chunk.
  *
  * A chunk's local state (its mark, or its rows' hashes, and any quarantined
  * rows) is written in one transaction only after the server has accounted
@@ -11,9 +12,8 @@
  *
  * A 409 with conflicts (the server holds another database's rows under this
  * device id) stops that table with nothing changed locally but the recorded
- * conflict, and the unguarded tables (profiles, vehicle_info and the tables
- * the server does not know, which have no identity the server could check)
- * are not sent for the rest of the run. discoverTables puts them last.
+ * conflict, and the unguarded tables (no identity the server could check)
+ * are not sent for the rest of the run.
  */
 import { KEY_ALIAS, type TableName } from "../lib/tables.ts";
 import type { AgentConfig } from "./config.ts";

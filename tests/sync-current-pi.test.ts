@@ -349,3 +349,21 @@ describe("another database's rows", () => {
     expect(await stored("profiles", d, "name")).toEqual([{ name: "Track" }]);
   });
 });
+
+test("the OpenAPI document shows the twelve tables, unknown tables kept, unknown columns allowed, and the 409's conflicts", async () => {
+  const doc = (await (await t.call("/api/v1/openapi.json", { key: null })).json()) as any;
+  const op = doc.paths["/api/v1/sync"].post;
+  const request = doc.components.schemas.SyncRequest;
+  const tables = request.properties.tables;
+  expect(Object.keys(tables.properties).sort()).toEqual(Object.keys(TABLE_BY_NAME).sort());
+  expect(tables.additionalProperties).toEqual({ $ref: "#/components/schemas/SyncUnmappedTable" });
+  const dtcRows = doc.components.schemas.SyncTable_drive_summary.properties.rows;
+  expect(dtcRows.description).toBe("Rows keyed by the Pi's drive_id, or id as the Python client renames it, each key once");
+  expect(dtcRows.items.additionalProperties).toMatchObject({ description: "A column the server does not know: kept in the row's extra JSON" });
+  const conflict = op.responses["409"].content["application/json"].schema;
+  expect(conflict.allOf[0]).toEqual({ $ref: "#/components/schemas/Error" });
+  expect(Object.keys(conflict.allOf[1].properties).sort()).toEqual(["batchId", "conflicts"]);
+  expect(conflict.allOf[1].properties.conflicts.items.required).toEqual(["table", "id", "stored", "sent"]);
+  const counts = doc.components.schemas.SyncReceipt.properties.tablesProcessed.additionalProperties.properties;
+  expect(Object.keys(counts).sort()).toEqual(["errors", "inserted", "unknownColumns", "unmapped", "updated"]);
+});

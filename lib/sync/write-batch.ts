@@ -14,7 +14,7 @@
  * batches run one at a time, and other devices never touch its keys.
  *
  * Another database's rows: for a table with identity columns (lib/tables.ts)
- * that look at the existing keys reads their identity values instead of
+ * the same look at the existing keys reads their identity values instead of
  * counting them, and a key whose stored values differ from the sent ones
  * refuses the whole batch (DifferentDatabase, 409). Keys that do not exist
  * yet return nothing, so a first insert costs what the count did.
