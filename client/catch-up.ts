@@ -13,6 +13,12 @@
  *
  * A table without AUTOINCREMENT takes max(id) + 1 as its next id, which
  * cannot be raised without adding a row; it is reported, not changed.
+ *
+ * Drive ids come from the Pi's drive_counter, not from a table's counter:
+ * it is raised to the highest drive the server knows of (the device's drive
+ * counter, and drive_summary's highest id), so the next drive does not reuse
+ * an id whose drive_summary the server holds (the server would refuse that
+ * row as another database's, 409).
  */
 import type { TableName } from "../lib/tables.ts";
 import { discoverTables, q } from "./delta.ts";
@@ -50,8 +56,9 @@ function sequenceOf(db: SqliteDb, table: string): number | undefined {
 /** Raises the counters and marks of `db` to what the server holds (never lowers them) and returns what it found and changed. */
 export function catchUpWithServer(db: SqliteDb, state: ServerState): CaughtUp[] {
   const { present } = discoverTables(db);
-  const tables = present.filter((src) => src.table.keyType === "int");
-  const serverMax = (name: TableName) => state.tables[name] ?? null;
+  // The server reports its mirrored tables; a table it keeps in unmapped_rows has no state to catch up with.
+  const tables = present.filter((src) => src.mirrored && src.table.keyType === "int");
+  const serverMax = (name: string) => state.tables[name as TableName] ?? null;
   const marks = readMarks(db);
   // sync_log as push creates it, for a backup taken before the agent's first push.
   if (tables.some((src) => !src.table.mutable && (serverMax(src.name) ?? 0) > (marks.get(src.name)?.lastSyncedId ?? 0))) {
@@ -77,17 +84,28 @@ export function catchUpWithServer(db: SqliteDb, state: ServerState): CaughtUp[] 
         markAfter = Math.max(markBefore, serverMaxId ?? 0);
         if (markAfter > markBefore) raiseMark(db, src.name, markAfter);
       }
-      return { table: src.name, serverMaxId, autoincrement, nextIdBefore: lastUsed + 1, nextIdAfter, markBefore, markAfter };
+      return { table: src.name as TableName, serverMaxId, autoincrement, nextIdBefore: lastUsed + 1, nextIdAfter, markBefore, markAfter };
     }),
   );
+}
+
+/** Raises the file's drive_counter (when it has one) to the highest drive id the server knows of; before and after, or undefined when there is none. */
+export function raiseDriveCounter(db: SqliteDb, state: ServerState): { before: number; after: number } | undefined {
+  if (!hasTable(db, "drive_counter")) return undefined;
+  const before = Number(db.prepare("SELECT max(last_drive_id) AS n FROM drive_counter").get()?.n ?? 0);
+  const after = Math.max(before, state.lastDriveId ?? 0, state.tables.drive_summary ?? 0);
+  if (after > before) db.prepare("INSERT INTO drive_counter (id, last_drive_id) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET last_drive_id = excluded.last_drive_id").run(after);
+  return { before, after };
 }
 
 /**
  * What a table's result means when its next id is still one the server
  * holds (a table without AUTOINCREMENT); undefined when all is well.
  */
-export function idWarning(t: CaughtUp): string | undefined {
+export function idWarning(t: CaughtUp, driveCounter?: number): string | undefined {
   if (t.serverMaxId === null || t.nextIdAfter > t.serverMaxId) return undefined;
+  // drive_summary's ids are handed out by drive_counter, which raiseDriveCounter moved past the server's.
+  if (t.table === "drive_summary" && driveCounter !== undefined && driveCounter >= t.serverMaxId) return undefined;
   const ids = `ids ${count(t.nextIdAfter)} to ${count(t.serverMaxId)}`;
   const fate =
     t.markAfter === null

@@ -214,7 +214,8 @@ export function openPiDb(path: string): SqliteDb {
     db = openDb(path);
     // The agent reads in key order and writes a few rows: a small page cache is enough, and saves RSS on the Pi.
     db.exec("PRAGMA cache_size = -256");
-    if (discoverTables(db).present.length > 0) return db;
+    // Only a mirrored table counts: any SQLite file has some table the agent would send as unknown.
+    if (discoverTables(db).present.some((t) => t.mirrored)) return db;
   } catch (err) {
     db?.close();
     const message = (err as Error).message;

@@ -4,24 +4,38 @@
  * the same moment is never held up for long.
  *
  * - Append-only tables: the rows with id > the table's mark, in id order.
- * - Mutable tables (text keys, calibration_sessions): every row whose hash
- *   differs from the hash stored when the server last accepted it.
+ * - Mutable tables (text keys, calibration_sessions, dtc_log,
+ *   battery_health_log): every row whose hash differs from the hash stored
+ *   when the server last accepted it.
  *
- * Only columns that lib/tables.ts lists and the Pi's table actually has are
- * selected; a table an older Pi lacks is skipped.
+ * Every column the Pi's table has is sent: the server keeps the ones it does
+ * not know in the row's `extra`. A mirrored table an older Pi lacks is
+ * skipped. A table the server does not know is sent too (the server keeps
+ * it in unmapped_rows), unless it is the Pi's own (PI_ONLY_TABLES), the
+ * agent's, or SQLite's; with an INTEGER PRIMARY KEY it is appended by id,
+ * with another single-column key it is hash-tracked, and without one it is
+ * skipped (see docs/client.md, "Tables the server does not know").
  */
-import { TABLES, type MirroredTable, type TableName } from "../lib/tables.ts";
+import { PI_ONLY_TABLES, TABLES, UNMAPPED_TABLE_NAME, type MirroredTable, type TableName } from "../lib/tables.ts";
 import { toSqlDatetime } from "../lib/time.ts";
 import { sha256Hex } from "./native.ts";
 import type { Row, SqliteDb } from "./sqlite.ts";
+import { AGENT_TABLES } from "./store.ts";
 
 /** Rows per SELECT: bounds both memory and how long one read holds the database. */
 const PAGE_ROWS = 500;
 
+/** How a table is drained: what lib/tables.ts says of a mirrored one, what its primary key says of another. */
+type Drain = Pick<MirroredTable, "key" | "keyType" | "mutable"> & { name: string };
+
 export type SourceTable = {
-  table: MirroredTable;
-  name: TableName;
-  /** The key column, then the data columns this Pi's table has, in lib/tables.ts order. */
+  table: Drain;
+  name: string;
+  /** A table the server mirrors (else it keeps the rows in unmapped_rows). */
+  mirrored: boolean;
+  /** The server refuses another database's rows for this table (409): it has identity columns. */
+  guarded: boolean;
+  /** The key column, then the data columns this Pi's table has: lib/tables.ts's first, in its order, then the others. */
   columns: string[];
   /** The datetime column `status` uses for the age of the oldest unsynced row. */
   timeColumn?: string;
@@ -37,8 +51,8 @@ export type Limits = { maxRows: number; maxBytes: number };
 /** A SQLite identifier, quoted. */
 export const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
-function columnsOf(db: SqliteDb, table: string): Set<string> {
-  return new Set(db.prepare("SELECT name FROM pragma_table_info(?)").all(table).map((r) => String(r.name)));
+function columnsOf(db: SqliteDb, table: string): { name: string; type: string; pk: number }[] {
+  return db.prepare("SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid").all(table).map((r) => ({ name: String(r.name), type: String(r.type), pk: Number(r.pk) }));
 }
 
 /**
@@ -53,30 +67,75 @@ function rowJson(columns: string[]): string {
   return `CAST(json_object(${columns.map((c) => `'${c.replaceAll("'", "''")}', ${value(c)}`).join(", ")}) AS BLOB)`;
 }
 
-/** The mirrored tables this database has (parents first), and the ones it lacks. */
-export function discoverTables(db: SqliteDb): { present: SourceTable[]; missing: TableName[] } {
+/** A table of this database that is not sent, and why. */
+export type Skipped = { table: string; reason: string };
+
+const NOT_SENT = new Set<string>([...PI_ONLY_TABLES, ...AGENT_TABLES]);
+
+/** How an unknown table can be drained, from its primary key; a string says why it cannot. */
+function drainOf(db: SqliteDb, name: string, columns: { name: string; type: string; pk: number }[]): Drain | string {
+  if (!UNMAPPED_TABLE_NAME.test(name)) return `the server keeps only tables named like ${UNMAPPED_TABLE_NAME.source}`;
+  const pk = columns.filter((c) => c.pk > 0);
+  if (pk.length !== 1) return pk.length ? "its primary key has several columns" : "it has no primary key to tell its rows apart";
+  const key = pk[0]!;
+  const sql = String(db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(name)?.sql ?? "");
+  // INTEGER PRIMARY KEY in a rowid table is the rowid: new rows get higher ids, so the table can be appended by id.
+  const rowid = key.type.toUpperCase() === "INTEGER" && !/\bWITHOUT\s+ROWID\b/i.test(sql);
+  return { name, key: key.name, keyType: key.type.toUpperCase() === "INTEGER" ? "int" : "text", mutable: !rowid };
+}
+
+/**
+ * The tables this database has that are sent, the mirrored ones it lacks,
+ * and the others that cannot be sent. Sent first are the tables the server
+ * guards against another database's rows (in lib/tables.ts order, parents
+ * first), then profiles and vehicle_info, then the tables the server does
+ * not know: a database that is not this device's meets its 409 before
+ * anything unguarded is sent, and sync.ts then holds the unguarded back.
+ */
+export function discoverTables(db: SqliteDb): { present: SourceTable[]; missing: TableName[]; skipped: Skipped[] } {
   const present: SourceTable[] = [];
   const missing: TableName[] = [];
+  const skipped: Skipped[] = [];
   for (const table of TABLES) {
     const have = columnsOf(db, table.name);
-    if (!have.has(table.key)) {
+    if (!have.some((c) => c.name === table.key)) {
       missing.push(table.name);
       continue;
     }
-    const data = table.columns.filter((c) => have.has(c.name));
-    const columns = [table.key, ...data.map((c) => c.name)];
+    const data = table.columns.filter((c) => have.some((h) => h.name === c.name));
+    const known = new Set([table.key, ...data.map((c) => c.name)]);
+    const columns = [table.key, ...data.map((c) => c.name), ...have.map((c) => c.name).filter((c) => !known.has(c))];
     const datetimes = data.filter((c) => c.type.kind === "datetime").map((c) => c.name);
     const drive = columns.includes("drive_id") ? ', "drive_id" AS d' : "";
     present.push({
       table,
       name: table.name,
+      mirrored: true,
+      guarded: table.identity.length > 0,
       columns,
       // A profile edited today is "unsynced since today", not since it was created.
       timeColumn: table.mutable && datetimes.includes("updated_at") ? "updated_at" : datetimes[0],
       select: `SELECT ${q(table.key)} AS k${drive}, ${rowJson(columns)} AS j FROM ${q(table.name)}`,
     });
   }
-  return { present, missing };
+  const others = db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+    .all()
+    .map((r) => String(r.name))
+    .filter((name) => !TABLES.some((t) => t.name === name) && !NOT_SENT.has(name));
+  for (const name of others) {
+    const have = columnsOf(db, name);
+    const drain = drainOf(db, name, have);
+    if (typeof drain === "string") {
+      skipped.push({ table: name, reason: drain });
+      continue;
+    }
+    const columns = [drain.key, ...have.map((c) => c.name).filter((c) => c !== drain.key)];
+    present.push({ table: drain, name, mirrored: false, guarded: false, columns, select: `SELECT ${q(drain.key)} AS k, ${rowJson(columns)} AS j FROM ${q(name)}` });
+  }
+  const rank = (s: SourceTable) => (s.guarded ? 0 : s.mirrored ? 1 : 2);
+  // Array.prototype.sort is stable: within each rank the order above stays.
+  return { present: present.sort((a, b) => rank(a) - rank(b)), missing, skipped };
 }
 
 export const rowHash = (json: Uint8Array) => sha256Hex(json).slice(0, 32);
@@ -126,7 +185,7 @@ function* pages(db: SqliteDb, src: SourceTable, after?: number | string): Genera
   }
 }
 
-export type StoredHash = (table: TableName, key: string) => string | undefined;
+export type StoredHash = (table: string, key: string) => string | undefined;
 
 /**
  * The next chunk of a mutable table's changed rows, scanning from after

@@ -10,13 +10,15 @@
  * - sync_row_hash: the hash of each mutable-table row as last accepted by
  *   the server; a row whose hash differs is sent again.
  * - sync_error: the last error per table, for `status`.
+ * - sync_conflict: per table, the server's 409 when it holds other rows
+ *   under this device id (another database's), for `status`; cleared when
+ *   the table next syncs.
  * - sync_backup: the last database backup and what was uploaded of each log
  *   file (backup.ts writes it).
  *
  * Every write is one short transaction; a mark only ever moves forward,
  * except when `push --resend-all` sets it back to 0 (forgetSynced).
  */
-import type { TableName } from "../lib/tables.ts";
 import type { SqliteDb } from "./sqlite.ts";
 
 const DDL = `
@@ -48,6 +50,13 @@ CREATE TABLE IF NOT EXISTS sync_error (
     table_name      TEXT    PRIMARY KEY,
     error           TEXT    NOT NULL,
     at              TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sync_conflict (
+    table_name      TEXT    PRIMARY KEY,
+    device_id       TEXT    NOT NULL,
+    detail          TEXT    NOT NULL,
+    conflicts_json  TEXT    NOT NULL,
+    at              TEXT    NOT NULL
 );`;
 
 /** sync_backup's DDL: initStore creates it with the others, and a backup, which may come before any push, when it records an upload. */
@@ -62,11 +71,11 @@ CREATE TABLE IF NOT EXISTS sync_backup (
     uploaded_at TEXT    NOT NULL
 )`;
 
-export const AGENT_TABLES = ["sync_log", "sync_quarantine", "sync_row_hash", "sync_error", "sync_backup"] as const;
+export const AGENT_TABLES = ["sync_log", "sync_quarantine", "sync_row_hash", "sync_error", "sync_conflict", "sync_backup"] as const;
 
 export type Mark = { lastSyncedId: number; lastSyncedAt: string | null; lastBatchId: string | null; status: string };
 
-export type QuarantinedRow = { table: TableName; key: string; json: string; error: string; batchId: string | null; at: string; attempts: number };
+export type QuarantinedRow = { table: string; key: string; json: string; error: string; batchId: string | null; at: string; attempts: number };
 
 /** A row the server rejected: the key as text and the JSON exactly as sent. */
 export type Rejection = { key: string; json: string; error: string };
@@ -82,7 +91,7 @@ export function hasTable(db: SqliteDb, name: string): boolean {
  * table. Idempotent; existing rows and marks are left as they are.
  * Returns whether sync_log already existed (an adopted Python-client table).
  */
-export function initStore(db: SqliteDb, tables: readonly TableName[]): { adopted: boolean } {
+export function initStore(db: SqliteDb, tables: readonly string[]): { adopted: boolean } {
   const adopted = hasTable(db, "sync_log");
   db.transaction(() => {
     db.exec(DDL);
@@ -109,17 +118,17 @@ export function readMarks(db: SqliteDb): Map<string, Mark> {
   return marks;
 }
 
-export function readMark(db: SqliteDb, table: TableName): number {
+export function readMark(db: SqliteDb, table: string): number {
   const row = db.prepare("SELECT last_synced_id FROM sync_log WHERE table_name = ?").get(table);
   return Number(row?.last_synced_id ?? 0);
 }
 
 /** Moves a table's mark up to `id`, never down; its sync_log row must exist (initStore). */
-export function raiseMark(db: SqliteDb, table: TableName, id: number) {
+export function raiseMark(db: SqliteDb, table: string, id: number) {
   db.prepare("UPDATE sync_log SET last_synced_id = MAX(last_synced_id, ?) WHERE table_name = ?").run(id, table);
 }
 
-function quarantine(db: SqliteDb, table: TableName, batchId: string, rejected: Rejection[]) {
+function quarantine(db: SqliteDb, table: string, batchId: string, rejected: Rejection[]) {
   const put = db.prepare(
     `INSERT INTO sync_quarantine (table_name, row_key, row_json, error, batch_id, quarantined_at) VALUES (?, ?, ?, ?, ?, ?)
      ON CONFLICT (table_name, row_key) DO UPDATE SET row_json = excluded.row_json, error = excluded.error,
@@ -129,13 +138,14 @@ function quarantine(db: SqliteDb, table: TableName, batchId: string, rejected: R
   for (const r of rejected) put.run(table, r.key, r.json, r.error, batchId, at);
 }
 
-function markDone(db: SqliteDb, table: TableName, batchId: string, mark?: number) {
+function markDone(db: SqliteDb, table: string, batchId: string, mark?: number) {
   db.prepare(
     `INSERT INTO sync_log (table_name, last_synced_id, last_synced_at, last_batch_id, status) VALUES (?, ?, ?, ?, 'ok')
      ON CONFLICT (table_name) DO UPDATE SET last_synced_id = MAX(last_synced_id, excluded.last_synced_id),
        last_synced_at = excluded.last_synced_at, last_batch_id = excluded.last_batch_id, status = 'ok'`,
   ).run(table, mark ?? 0, now(), batchId);
   db.prepare("DELETE FROM sync_error WHERE table_name = ?").run(table);
+  db.prepare("DELETE FROM sync_conflict WHERE table_name = ?").run(table);
 }
 
 /**
@@ -144,7 +154,7 @@ function markDone(db: SqliteDb, table: TableName, batchId: string, mark?: number
  * set back to 0 (forgetSynced) meets them: a normal chunk lies above every
  * quarantined id.
  */
-function releaseAccepted(db: SqliteDb, table: TableName, first: number, last: number, rejected: Rejection[]) {
+function releaseAccepted(db: SqliteDb, table: string, first: number, last: number, rejected: Rejection[]) {
   const still = new Set(rejected.map((r) => r.key));
   const release = db.prepare("DELETE FROM sync_quarantine WHERE table_name = ? AND row_key = ?");
   const inRange = db.prepare("SELECT row_key FROM sync_quarantine WHERE table_name = ? AND CAST(row_key AS INTEGER) BETWEEN ? AND ?").all(table, first, last);
@@ -157,7 +167,7 @@ function releaseAccepted(db: SqliteDb, table: TableName, first: number, last: nu
  * chunk's last id, in one local transaction, so a crash leaves either both
  * or neither.
  */
-export function commitAppendChunk(db: SqliteDb, table: TableName, { first, mark, batchId, rejected }: { first: number; mark: number; batchId: string; rejected: Rejection[] }) {
+export function commitAppendChunk(db: SqliteDb, table: string, { first, mark, batchId, rejected }: { first: number; mark: number; batchId: string; rejected: Rejection[] }) {
   db.transaction(() => {
     releaseAccepted(db, table, first, mark, rejected);
     quarantine(db, table, batchId, rejected);
@@ -174,7 +184,7 @@ export function commitAppendChunk(db: SqliteDb, table: TableName, { first, mark,
  * stays there, one it now accepts leaves it, and the saved copy of a row the
  * Pi has deleted since waits for --retry-quarantined.
  */
-export function forgetSynced(db: SqliteDb, tables: readonly TableName[]) {
+export function forgetSynced(db: SqliteDb, tables: readonly string[]) {
   db.transaction(() => {
     const reset = db.prepare("UPDATE sync_log SET last_synced_id = 0, status = 'pending' WHERE table_name = ?");
     const forget = db.prepare("DELETE FROM sync_row_hash WHERE table_name = ?");
@@ -192,7 +202,7 @@ export function forgetSynced(db: SqliteDb, tables: readonly TableName[]) {
  */
 export function commitMutableChunk(
   db: SqliteDb,
-  table: TableName,
+  table: string,
   { batchId, accepted, rejected, mark }: { batchId: string; accepted: { key: string; hash: string }[]; rejected: (Rejection & { hash: string })[]; mark?: number },
 ) {
   db.transaction(() => {
@@ -209,7 +219,7 @@ export function commitMutableChunk(
 }
 
 /** After `push --retry-quarantined`: accepted rows leave quarantine, rejected ones get the new message. */
-export function commitRetried(db: SqliteDb, table: TableName, { batchId, accepted, rejected, hashes }: { batchId: string; accepted: string[]; rejected: Rejection[]; hashes?: Map<string, string> }) {
+export function commitRetried(db: SqliteDb, table: string, { batchId, accepted, rejected, hashes }: { batchId: string; accepted: string[]; rejected: Rejection[]; hashes?: Map<string, string> }) {
   db.transaction(() => {
     const release = db.prepare("DELETE FROM sync_quarantine WHERE table_name = ? AND row_key = ?");
     const setHash = db.prepare("INSERT OR REPLACE INTO sync_row_hash (table_name, row_key, row_hash) VALUES (?, ?, ?)");
@@ -222,18 +232,51 @@ export function commitRetried(db: SqliteDb, table: TableName, { batchId, accepte
   });
 }
 
-export function storedHash(db: SqliteDb): (table: TableName, key: string) => string | undefined {
+export function storedHash(db: SqliteDb): (table: string, key: string) => string | undefined {
   if (!hasTable(db, "sync_row_hash")) return () => undefined;
   const get = db.prepare("SELECT row_hash FROM sync_row_hash WHERE table_name = ? AND row_key = ?");
   return (table, key) => get.get(table, key)?.row_hash as string | undefined;
 }
 
 /** Records why a table stopped; `status` shows it until the table next syncs. */
-export function recordError(db: SqliteDb, table: TableName, error: string) {
+export function recordError(db: SqliteDb, table: string, error: string) {
+  db.transaction(() => writeError(db, table, error));
+}
+
+function writeError(db: SqliteDb, table: string, error: string) {
+  db.prepare("INSERT OR REPLACE INTO sync_error (table_name, error, at) VALUES (?, ?, ?)").run(table, error, now());
+  db.prepare("UPDATE sync_log SET status = 'failed' WHERE table_name = ?").run(table);
+}
+
+/** A 409 from the server: it holds other rows under this device id. */
+export type Conflict = { deviceId: string; detail: string; conflicts: unknown[]; at: string };
+
+/**
+ * Records that the server refused a table because it holds another
+ * database's rows under `deviceId`, with the table's error; marks, hashes
+ * and quarantine stay as they were.
+ */
+export function recordConflict(db: SqliteDb, table: string, conflict: Omit<Conflict, "at">) {
   db.transaction(() => {
-    db.prepare("INSERT OR REPLACE INTO sync_error (table_name, error, at) VALUES (?, ?, ?)").run(table, error, now());
-    db.prepare("UPDATE sync_log SET status = 'failed' WHERE table_name = ?").run(table);
+    db.prepare("INSERT OR REPLACE INTO sync_conflict (table_name, device_id, detail, conflicts_json, at) VALUES (?, ?, ?, ?, ?)").run(
+      table,
+      conflict.deviceId,
+      conflict.detail,
+      JSON.stringify(conflict.conflicts),
+      now(),
+    );
+    writeError(db, table, conflict.detail);
   });
+}
+
+export function readConflicts(db: SqliteDb): Map<string, Conflict> {
+  if (!hasTable(db, "sync_conflict")) return new Map();
+  return new Map(
+    db
+      .prepare("SELECT table_name, device_id, detail, conflicts_json, at FROM sync_conflict ORDER BY table_name")
+      .all()
+      .map((r) => [String(r.table_name), { deviceId: String(r.device_id), detail: String(r.detail), conflicts: JSON.parse(String(r.conflicts_json)), at: String(r.at) }]),
+  );
 }
 
 export function readErrors(db: SqliteDb): Map<string, { error: string; at: string }> {
@@ -247,7 +290,7 @@ export function quarantineCounts(db: SqliteDb): Map<string, number> {
 }
 
 /** One page of a table's quarantined rows, oldest first, after rowid `after`. */
-export function readQuarantine(db: SqliteDb, table: TableName, after: number, limit: number): (QuarantinedRow & { rowid: number })[] {
+export function readQuarantine(db: SqliteDb, table: string, after: number, limit: number): (QuarantinedRow & { rowid: number })[] {
   if (!hasTable(db, "sync_quarantine")) return [];
   return db
     .prepare(

@@ -1,5 +1,7 @@
 /**
- * One push: drains every mirrored table, parents first, chunk by chunk.
+ * One push: drains the Pi's tables in discoverTables' order (the mirrored
+ * tables the server guards, then profiles and vehicle_info, then the tables
+ * the server does not know, which it keeps in unmapped_rows), chunk by chunk.
  *
  * A chunk's local state (its mark, or its rows' hashes, and any quarantined
  * rows) is written in one transaction only after the server has accounted
@@ -7,10 +9,15 @@
  * rejected on its own (then quarantined). Until then nothing local changes,
  * so a failure, a timeout, a crash or SIGKILL means the chunk is simply sent
  * again, and the server's upsert by (device, Pi key) makes that harmless.
+ *
+ * A 409 with conflicts (the server holds another database's rows under this
+ * device id) stops that table with nothing changed locally but the recorded
+ * conflict, and the unguarded tables (no identity the server could check)
+ * are not sent for the rest of the run.
  */
-import type { TableName } from "../lib/tables.ts";
+import { KEY_ALIAS, type TableName } from "../lib/tables.ts";
 import type { AgentConfig } from "./config.ts";
-import { discoverTables, jsonText, readAppendChunk, readChangedChunk, readRow, rowHash, type Item, type Limits, type SourceTable } from "./delta.ts";
+import { discoverTables, jsonText, readAppendChunk, readChangedChunk, readRow, rowHash, type Item, type Limits, type Skipped, type SourceTable } from "./delta.ts";
 import { collectGarbage, sha256Hex as sha } from "./native.ts";
 import type { SqliteDb } from "./sqlite.ts";
 import {
@@ -21,12 +28,13 @@ import {
   initStore,
   readMark,
   readQuarantine,
+  recordConflict,
   recordError,
   storedHash,
   type Rejection,
 } from "./store.ts";
 import { Stopped, type Shutdown } from "./shutdown.ts";
-import { AuthError, NotFound, ServerRefused, Unreachable, syncBody, type Problem, type SyncClient } from "./transport.ts";
+import { AuthError, DatabaseConflict, NotFound, ServerRefused, Unreachable, syncBody, type Problem, type SyncClient } from "./transport.ts";
 
 /**
  * The most rows of one chunk that may be quarantined. More than this usually
@@ -36,10 +44,13 @@ import { AuthError, NotFound, ServerRefused, Unreachable, syncBody, type Problem
  */
 const QUARANTINE_LIMIT = 100;
 
-type TableStatus = "ok" | "failed" | "stopped" | "not-run";
+/** conflict: the server holds another database's rows under this device id; skipped: not sent because of one. */
+type TableStatus = "ok" | "failed" | "conflict" | "skipped" | "stopped" | "not-run";
 
 type TableSummary = {
-  table: TableName;
+  table: string;
+  /** A table the server mirrors; else it keeps the rows in unmapped_rows. */
+  mirrored: boolean;
   status: TableStatus;
   /** Rows the server accepted in this run. */
   sent: number;
@@ -49,6 +60,8 @@ type TableSummary = {
   quarantined: number;
   /** Quarantined rows the server accepted on a retry. */
   released: number;
+  /** Columns the server said it does not know (it keeps them in each row's extra). */
+  unknownColumns: string[];
   error?: string;
 };
 
@@ -56,6 +69,8 @@ export type PushResult = {
   tables: TableSummary[];
   /** Mirrored tables this database does not have (an older Pi); skipped. */
   missing: TableName[];
+  /** Other tables of this database that cannot be sent, and why. */
+  skipped: Skipped[];
   /** Why the run ended early (auth, unreachable server, stop signal), if it did. */
   halted?: Error;
 };
@@ -67,7 +82,7 @@ export type PushContext = {
   client: SyncClient;
   shutdown: Shutdown;
   /** Called after each chunk with the number of rows it settled. */
-  onProgress?: (table: TableName, rows: number) => void;
+  onProgress?: (table: string, rows: number) => void;
 };
 
 /**
@@ -75,7 +90,7 @@ export type PushContext = {
  * recognisably the same batch, and at most 64 characters (a long device id
  * is replaced by a hash of it).
  */
-export function batchId(deviceId: string, table: TableName, span: string): string {
+export function batchId(deviceId: string, table: string, span: string): string {
   const full = `${deviceId}.${table}.${span}`;
   if (full.length <= 64) return full;
   const device = `~${sha(deviceId).slice(0, 12)}`;
@@ -86,7 +101,7 @@ export function batchId(deviceId: string, table: TableName, span: string): strin
 const keySpan = (items: Item[]) => `${items[0]!.key}-${items[items.length - 1]!.key}`;
 
 /** Messages per row index for this table's rows, from a 422's problems. */
-function rowsNamed(problems: Problem[], table: TableName, count: number): Map<number, string[]> {
+function rowsNamed(problems: Problem[], table: string, count: number): Map<number, string[]> {
   const named = new Map<number, string[]>();
   for (const p of problems) {
     if (p.table !== table || typeof p.row !== "number" || p.row < 0 || p.row >= count) continue;
@@ -97,7 +112,7 @@ function rowsNamed(problems: Problem[], table: TableName, count: number): Map<nu
   return named;
 }
 
-type Delivery = { accepted: Item[]; rejected: Rejection[]; inserted: number; updated: number };
+type Delivery = { accepted: Item[]; rejected: Rejection[]; inserted: number; updated: number; unknownColumns: Set<string> };
 
 /**
  * Gets every item of a chunk accounted for. A 413 halves the chunk; a 422
@@ -106,7 +121,8 @@ type Delivery = { accepted: Item[]; rejected: Rejection[]; inserted: number; upd
  * refuses the request as a whole.
  */
 async function deliver(ctx: PushContext, limits: Limits, src: SourceTable, id: string, items: Item[], lastSyncedId?: number): Promise<Delivery> {
-  const out: Delivery = { accepted: [], rejected: [], inserted: 0, updated: 0 };
+  const out: Delivery = { accepted: [], rejected: [], inserted: 0, updated: 0, unknownColumns: new Set() };
+  const key = src.mirrored || src.table.key === KEY_ALIAS ? undefined : src.table.key;
   const reject = (item: Item, error: string) => {
     if (out.rejected.length >= QUARANTINE_LIMIT) {
       throw new ServerRefused(
@@ -124,14 +140,15 @@ async function deliver(ctx: PushContext, limits: Limits, src: SourceTable, id: s
     const subsetId = subset === items ? id : batchId(ctx.deviceId, src.name, `${keySpan(subset)}.${sha(subset.map((i) => i.key).join()).slice(0, 8)}`);
     let lastDriveId: number | undefined;
     for (const i of subset) if (i.driveId !== undefined && i.driveId >= 0 && (lastDriveId === undefined || i.driveId > lastDriveId)) lastDriveId = i.driveId;
-    const answer = await ctx.client.sync(syncBody({ deviceId: ctx.deviceId, batchId: subsetId, table: src.name, lastSyncedId, items: subset, lastDriveId }));
+    const answer = await ctx.client.sync(syncBody({ deviceId: ctx.deviceId, batchId: subsetId, table: src.name, key, lastSyncedId, items: subset, lastDriveId }));
 
     if (answer.kind === "ok") {
-      const c = answer.tables[src.name];
+      const c = Object.hasOwn(answer.tables, src.name) ? answer.tables[src.name] : undefined;
       if (c && c.errors === 0 && c.inserted + c.updated === subset.length) {
         out.accepted.push(...subset);
         out.inserted += c.inserted;
         out.updated += c.updated;
+        for (const column of c.unknownColumns ?? []) out.unknownColumns.add(column);
         return;
       }
       if (!c || c.errors === 0) {
@@ -167,6 +184,7 @@ function checkStop(ctx: PushContext) {
 
 function tally(s: TableSummary, d: Delivery, { retried = false } = {}) {
   s.sent += d.accepted.length;
+  for (const column of d.unknownColumns) if (!s.unknownColumns.includes(column)) s.unknownColumns.push(column);
   s.inserted += d.inserted;
   s.updated += d.updated;
   // A retried row that is rejected again was already in quarantine.
@@ -248,16 +266,22 @@ async function retryQuarantined(ctx: PushContext, limits: Limits, src: SourceTab
  * The caller holds the push lock.
  */
 export async function pushAll(ctx: PushContext, { retryQuarantined: retry = false, resendAll = false } = {}): Promise<PushResult> {
-  const { present, missing } = discoverTables(ctx.db);
+  const { present, missing, skipped } = discoverTables(ctx.db);
   initStore(ctx.db, present.map((p) => p.name));
   if (resendAll) forgetSynced(ctx.db, present.map((p) => p.name));
   const limits: Limits = { maxRows: ctx.config.batchSize, maxBytes: ctx.config.maxChunkBytes };
   const tables: TableSummary[] = [];
   let halted: Error | undefined;
+  let conflicted: string | undefined;
   for (const src of present) {
-    const s: TableSummary = { table: src.name, status: "not-run", sent: 0, inserted: 0, updated: 0, quarantined: 0, released: 0 };
+    const s: TableSummary = { table: src.name, mirrored: src.mirrored, status: "not-run", sent: 0, inserted: 0, updated: 0, quarantined: 0, released: 0, unknownColumns: [] };
     tables.push(s);
     if (halted) continue;
+    if (conflicted && !src.guarded) {
+      s.status = "skipped";
+      s.error = `not sent: the server holds another database's rows for ${conflicted}, and it cannot tell this table's rows from theirs`;
+      continue;
+    }
     try {
       if (retry) await retryQuarantined(ctx, limits, src, s);
       await (src.table.mutable ? pushMutable : pushAppend)(ctx, limits, src, s);
@@ -266,10 +290,16 @@ export async function pushAll(ctx: PushContext, { retryQuarantined: retry = fals
       // Anything else (a local SQLite error, a bug) is not the server's answer: let the caller report it.
       if (!(err instanceof ServerRefused || err instanceof AuthError || err instanceof NotFound || err instanceof Unreachable || err instanceof Stopped)) throw err;
       s.error = err.message;
+      if (err instanceof DatabaseConflict) {
+        s.status = "conflict";
+        conflicted = conflicted ? `${conflicted}, ${src.name}` : src.name;
+        recordConflict(ctx.db, src.name, { deviceId: ctx.deviceId, detail: err.detail, conflicts: err.conflicts });
+        continue;
+      }
       s.status = err instanceof Stopped ? "stopped" : "failed";
       if (!(err instanceof Stopped)) recordError(ctx.db, src.name, err.message);
       if (!(err instanceof ServerRefused)) halted = err;
     }
   }
-  return { tables, missing, halted };
+  return { tables, missing, skipped, halted };
 }

@@ -10,7 +10,9 @@
  * errors, timeouts, 5xx and 429. Not retried: 401/403 (AuthError), 404
  * (NotFound: a wrong base URL or an older server), other 4xx
  * (ServerRefused), except a sync's 400, 413 and 422: answers about the
- * chunk's content, which the caller acts on.
+ * chunk's content, which the caller acts on, and a sync's 409 with
+ * conflicts (DatabaseConflict): the server holds another database's rows
+ * under this device id.
  */
 import type { Problem } from "../lib/http/errors.ts";
 import { closeSync, openSync, readSync } from "node:fs";
@@ -21,7 +23,7 @@ import { sleep, Stopped, type Shutdown } from "./shutdown.ts";
 
 /** One problem of a 422, as the server reports it. */
 export type { Problem };
-type Counts = { inserted: number; updated: number; errors: number };
+type Counts = { inserted: number; updated: number; errors: number; unknownColumns?: string[] };
 
 export type SyncAnswer =
   | { kind: "ok"; tables: Record<string, Counts> }
@@ -33,6 +35,20 @@ export type SyncAnswer =
 export class AuthError extends Error {}
 /** The server answered with a 4xx that retrying cannot fix (400, 404, 409, 415, …). */
 export class ServerRefused extends Error {}
+/**
+ * A sync's 409 with conflicts: the server already holds rows under this
+ * device id, with the same keys, that came from another database. Nothing of
+ * the chunk was stored; retrying sends the same conflict.
+ */
+export class DatabaseConflict extends ServerRefused {
+  constructor(
+    readonly detail: string,
+    /** Up to 5: table, id (the Pi's key), stored and sent identity values. */
+    readonly conflicts: unknown[],
+  ) {
+    super(detail);
+  }
+}
 /** The server stayed unreachable or failing through the run's retry budget. */
 export class Unreachable extends Error {}
 /** The server answered 404 to `url`: the base URL is wrong, or the server is older than the agent. Stops the run. */
@@ -72,11 +88,16 @@ const RETRY_CAP_MS = 60_000;
 
 const COMMA = Buffer.from(",");
 
-/** The request body for one table's chunk, as UTF-8. The rows' JSON bytes are spliced in as SQLite wrote them. */
-export function syncBody(a: { deviceId: string; batchId: string; table: TableName; lastSyncedId?: number; items: Item[]; lastDriveId?: number }): Uint8Array {
+/**
+ * The request body for one table's chunk, as UTF-8. The rows' JSON bytes are
+ * spliced in as SQLite wrote them. `key` names the key column of a table the
+ * server does not know, when it is not `id`.
+ */
+export function syncBody(a: { deviceId: string; batchId: string; table: string; key?: string; lastSyncedId?: number; items: Item[]; lastDriveId?: number }): Uint8Array {
   const mark = a.lastSyncedId === undefined ? "" : `"lastSyncedId":${a.lastSyncedId},`;
+  const key = a.key === undefined ? "" : `"key":${JSON.stringify(a.key)},`;
   const drive = a.lastDriveId === undefined ? "" : `,"driveCounter":{"lastDriveId":${a.lastDriveId}}`;
-  const parts: Uint8Array[] = [Buffer.from(`{"deviceId":${JSON.stringify(a.deviceId)},"batchId":${JSON.stringify(a.batchId)},"tables":{"${a.table}":{${mark}"rows":[`)];
+  const parts: Uint8Array[] = [Buffer.from(`{"deviceId":${JSON.stringify(a.deviceId)},"batchId":${JSON.stringify(a.batchId)},"tables":{${JSON.stringify(a.table)}:{${mark}${key}"rows":[`)];
   a.items.forEach((item, i) => (i ? parts.push(COMMA, item.json) : parts.push(item.json)));
   parts.push(Buffer.from(`]}}${drive}}`));
   return Buffer.concat(parts);
@@ -252,6 +273,7 @@ export class SyncClient {
     if (res.status === 413) return { kind: "too-large", detail };
     if (res.status === 400) return { kind: "malformed", detail };
     if (res.status === 422) return { kind: "invalid", detail, problems: Array.isArray(body.errors) ? (body.errors as Problem[]) : [] };
+    if (res.status === 409 && Array.isArray(body.conflicts)) throw new DatabaseConflict(detail, body.conflicts);
     throw new ServerRefused(`POST /api/v1/sync answered ${res.status} (${detail})`);
   }
 

@@ -3,11 +3,15 @@ import type { App } from "../lib/http/env.ts";
 import { DeviceIdSchema, requireDevice } from "../lib/http/auth.ts";
 import { limitedJsonBody } from "../lib/http/body.ts";
 import { ApiError, ErrorBody, errorResponse as error, validationError } from "../lib/http/errors.ts";
-import { documentedTables, envelopeTables } from "../lib/sync/row-schemas.ts";
-import { recordFailure, RowsInvalid, writeBatch, type SyncBatch } from "../lib/sync/write-batch.ts";
-import { TABLE_NAMES, TABLES, type TableName } from "../lib/tables.ts";
+import { documentedTables, envelopeTables, unmappedTable } from "../lib/sync/row-schemas.ts";
+import { DifferentDatabase, recordFailure, RowsInvalid, writeBatch, type SyncBatch } from "../lib/sync/write-batch.ts";
+import { KEY_ALIAS, mirroredTable, TABLE_NAMES, TABLES, UNMAPPED_TABLE_NAME, type TableName } from "../lib/tables.ts";
 
-/** The request, with `tables` as given: full row shapes for the document, envelopes for the route's own check. */
+/**
+ * The request, with `tables` as given: full row shapes for the document,
+ * envelopes for the route's own check. A table the server does not know is
+ * kept in unmapped_rows when its name could become a table of its own.
+ */
 function syncRequest<T extends z.ZodType>(tables: Record<TableName, T>) {
   return z.object({
     deviceId: DeviceIdSchema,
@@ -17,13 +21,18 @@ function syncRequest<T extends z.ZodType>(tables: Record<TableName, T>) {
       .max(64)
       .openapi({ example: "eclipse-pi/realtime_data/1-5000" }),
     tables: z
-      .strictObject(Object.fromEntries(TABLE_NAMES.map((name) => [name, tables[name].optional()])) as Record<TableName, z.ZodOptional<T>>, {
-        error: (iss) =>
-          iss.code === "unrecognized_keys"
-            ? `unknown table${iss.keys.length > 1 ? "s" : ""} ${iss.keys.map((k) => JSON.stringify(k)).join(", ")}; allowed: ${TABLE_NAMES.join(", ")}`
-            : "expected an object of tables",
+      .object(Object.fromEntries(TABLE_NAMES.map((name) => [name, tables[name].optional()])) as Record<TableName, z.ZodOptional<T>>, {
+        error: "expected an object of tables",
       })
-      .openapi({ description: "Rows per mirrored table" }),
+      .catchall(unmappedTable)
+      .superRefine((given, ctx) => {
+        for (const name of Object.keys(given)) {
+          if (!mirroredTable(name) && !UNMAPPED_TABLE_NAME.test(name)) {
+            ctx.addIssue({ code: "custom", path: [name], message: `table name ${JSON.stringify(name.slice(0, 80))} cannot be kept: a table the server does not know must be named like ${UNMAPPED_TABLE_NAME.source}` });
+          }
+        }
+      })
+      .openapi({ description: "Rows per table: the mirrored tables by name; any other table is kept in unmapped_rows" }),
     driveCounter: z
       .object({ lastDriveId: z.int().nonnegative().nullish() })
       .nullish()
@@ -34,7 +43,24 @@ function syncRequest<T extends z.ZodType>(tables: Record<TableName, T>) {
 const SyncRequest = syncRequest(documentedTables).openapi("SyncRequest");
 const SyncEnvelope = syncRequest(envelopeTables);
 
-const Counts = z.object({ inserted: z.int(), updated: z.int(), errors: z.int() });
+const Counts = z.object({
+  inserted: z.int(),
+  updated: z.int(),
+  errors: z.int(),
+  unknownColumns: z.array(z.string()).optional().openapi({ description: "Columns the server does not know, kept in each row's extra JSON (at most 100 names)" }),
+  unmapped: z.literal(true).optional().openapi({ description: "A table the server does not know: its rows were kept in unmapped_rows" }),
+});
+
+const Conflicts = z
+  .array(
+    z.object({
+      table: z.string(),
+      id: z.union([z.int(), z.string()]).openapi({ description: "The Pi's key" }),
+      stored: z.record(z.string(), z.unknown()).openapi({ description: "The identity values the server holds under that key" }),
+      sent: z.record(z.string(), z.unknown()).openapi({ description: "The identity values sent, as the server would store them" }),
+    }),
+  )
+  .openapi({ description: "Up to 5 rows whose key the device already has with other identity values" });
 
 const SyncReceipt = z
   .object({
@@ -65,7 +91,10 @@ const route = createRoute({
     400: error("Malformed JSON, gzip or UTF-8"),
     401: error("Missing or invalid API key"),
     403: error("The device key belongs to another device"),
-    409: error("The batchId was already used by another device"),
+    409: error(
+      "The batchId was already used by another device (batchId), or rows would overwrite the device's rows from another Pi database (conflicts); nothing was stored",
+      ErrorBody.extend({ batchId: z.string().optional(), conflicts: Conflicts.optional() }),
+    ),
     413: error("Body larger than MAX_SYNC_PAYLOAD_MB"),
     415: error("Not JSON, or an unsupported Content-Encoding"),
     422: error(
@@ -78,7 +107,30 @@ const route = createRoute({
   },
 });
 
+/** Remembers what was logged, so a condition is logged once per (device, what); bounded: it forgets all when full. */
+function onceEach(limit = 10_000) {
+  const seen = new Set<string>();
+  return (key: string) => {
+    if (seen.has(key)) return false;
+    if (seen.size >= limit) seen.clear();
+    seen.add(key);
+    return true;
+  };
+}
+
+function conflictDetail(deviceId: string, e: DifferentDatabase): string {
+  const first = e.conflicts[0]!;
+  const values = (o: Record<string, unknown>) => Object.entries(o).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(", ");
+  return (
+    `${e.total} ${e.total === 1 ? "row" : "rows"} would overwrite rows that device ${deviceId} already has with other values ` +
+    `(${first.table} ${first.id}: stored ${values(first.stored)}, sent ${values(first.sent)}); ` +
+    "this looks like a different Pi database (for example a new SD card) sending under the same device id. Nothing was stored. " +
+    "Give this database its own device id; if it is a restored backup, restore it with obd2-sync restore, which moves its ids past the server's."
+  );
+}
+
 export function registerSync(app: App) {
+  const firstTime = onceEach();
   // The document shows every row's shape; the route itself checks the envelope
   // up front and leaves the rows to writeBatch, which checks them slice by slice.
   app.openAPIRegistry.registerPath(route);
@@ -87,25 +139,42 @@ export function registerSync(app: App) {
     const body = c.req.valid("json");
     requireDevice(c, body.deviceId);
     const { db, clock, metrics } = c.var.deps;
+    const given = body.tables as Record<string, { rows: unknown[]; key?: string }>;
     const batch: SyncBatch = {
       deviceId: body.deviceId,
       batchId: body.batchId,
       lastDriveId: body.driveCounter?.lastDriveId,
-      tables: TABLES.filter((t) => body.tables[t.name]).map((t) => ({ table: t, rows: body.tables[t.name]!.rows })),
+      tables: TABLES.filter((t) => Object.hasOwn(given, t.name)).map((t) => ({ table: t, rows: given[t.name]!.rows })),
+      unmapped: Object.keys(given)
+        .filter((name) => !mirroredTable(name))
+        .map((name) => ({ name, key: given[name]!.key ?? KEY_ALIAS, rows: given[name]!.rows })),
     };
+    const log = c.var.logger;
     const startedAt = clock.now();
     let receipt;
     try {
       receipt = await writeBatch(db.bulkPool, batch, startedAt, clock);
     } catch (err) {
       const invalid = err instanceof ApiError || err instanceof RowsInvalid;
-      metrics.syncBatch(batch.deviceId, invalid ? "invalid" : "failed");
+      metrics.syncBatch(batch.deviceId, err instanceof DifferentDatabase ? "conflict" : invalid ? "invalid" : "failed");
       if (err instanceof ApiError) throw err;
       if (err instanceof RowsInvalid) throw validationError(new z.ZodError(err.issues));
-      const log = c.var.logger;
+      if (err instanceof DifferentDatabase) {
+        const tables = [...new Set(err.conflicts.map((x) => x.table))];
+        if (firstTime(`${batch.deviceId}\0conflict\0${tables.join()}`)) {
+          log.warn({ deviceId: batch.deviceId, batchId: batch.batchId, conflicts: err.total, tables }, "sync refused: rows from another database would overwrite this device's rows");
+        }
+        throw new ApiError(409, conflictDetail(batch.deviceId, err), { conflicts: err.conflicts });
+      }
       log.error({ err, batchId: batch.batchId, deviceId: batch.deviceId }, "sync failed; batch rolled back");
       await recordFailure(db.bulkPool, batch, startedAt, clock).catch((e) => log.error({ err: e, batchId: batch.batchId }, "could not record the failed sync"));
       throw new ApiError(500, "Sync failed", { batchId: batch.batchId });
+    }
+    for (const [table, counts] of Object.entries(receipt.tables)) {
+      for (const column of counts.unknownColumns ?? []) {
+        if (firstTime(`${batch.deviceId}\0${table}\0${column}`)) log.warn({ deviceId: batch.deviceId, table, column }, "kept a column the server does not know in extra");
+      }
+      if (counts.unmapped && firstTime(`${batch.deviceId}\0${table}`)) log.warn({ deviceId: batch.deviceId, table }, "kept rows of a table the server does not know in unmapped_rows");
     }
     metrics.syncBatch(batch.deviceId, "ok", receipt.tables);
     if (receipt.analysisQueued) c.var.deps.analysisWorker?.wake();
@@ -115,7 +184,7 @@ export function registerSync(app: App) {
         batchId: batch.batchId,
         tablesProcessed: receipt.tables,
         syncedAt: startedAt.toISOString(),
-        driveDataReceived: body.tables.connection_log?.rows.some((r) => (r as { event_type?: unknown }).event_type === "drive_end") ?? false,
+        driveDataReceived: (body.tables.connection_log as { rows: unknown[] } | undefined)?.rows.some((r) => (r as { event_type?: unknown }).event_type === "drive_end") ?? false,
         autoAnalysisTriggered: receipt.analysisQueued,
       },
       200,

@@ -545,7 +545,7 @@ describe("restore moves the ids past what the server holds", () => {
     const tables = openDb(to());
     try {
       const names = tables.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sync_%' ORDER BY name").all().map((r) => r.name);
-      expect(names).toEqual(["sync_backup", "sync_error", "sync_log", "sync_quarantine", "sync_row_hash"]);
+      expect(names).toEqual(["sync_backup", "sync_conflict", "sync_error", "sync_log", "sync_quarantine", "sync_row_hash"]);
       tables.prepare("INSERT INTO alert_log (timestamp, alert_type, parameter_name, value, threshold) VALUES ('2026-04-21 07:00:00', 'redline', 'RPM', 7200, 7000)").run();
       expect(tables.prepare("SELECT MAX(id) AS id FROM alert_log").get()).toEqual({ id: 2402 });
     } finally {

@@ -256,16 +256,20 @@ describe("init", () => {
       code: 0,
       stdout:
         `Created sync_log in ${db}.\n` +
-        "Agent tables ready: sync_log, sync_quarantine, sync_row_hash, sync_error, sync_backup.\n" +
-        "Tables to sync: profiles, vehicle_info, calibration_sessions, realtime_data, statistics, ai_recommendations, connection_log, alert_log.\n",
+        "Agent tables ready: sync_log, sync_quarantine, sync_row_hash, sync_error, sync_conflict, sync_backup.\n" +
+        "Tables to sync: calibration_sessions, realtime_data, statistics, ai_recommendations, connection_log, alert_log, profiles, vehicle_info.\n" +
+        "Not in this database (skipped): dtc_log, dtc_freeze_frame, drive_summary, battery_health_log.\n",
       stderr: "",
     });
     const json = await runAgent(["init", "--db", db, "--json"], { cwd: tmp.dir });
-    expect(JSON.parse(json.stdout)).toMatchObject({ db, syncLog: "adopted", agentTables: ["sync_log", "sync_quarantine", "sync_row_hash", "sync_error", "sync_backup"], missing: [] });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      db, syncLog: "adopted", agentTables: ["sync_log", "sync_quarantine", "sync_row_hash", "sync_error", "sync_conflict", "sync_backup"],
+      missing: ["dtc_log", "dtc_freeze_frame", "drive_summary", "battery_health_log"], skipped: [],
+    });
     const pi = openDb(db);
     try {
       const agentTables = pi.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sync_%' ORDER BY name").all().map((r) => r.name);
-      expect(agentTables).toEqual(["sync_backup", "sync_error", "sync_log", "sync_quarantine", "sync_row_hash"]);
+      expect(agentTables).toEqual(["sync_backup", "sync_conflict", "sync_error", "sync_log", "sync_quarantine", "sync_row_hash"]);
     } finally {
       pi.close();
     }

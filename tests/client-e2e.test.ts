@@ -95,8 +95,8 @@ test("a profile edit and a closed calibration session reach the server on the ne
   const second = await pushJson();
   expect(second.code).toBe(0);
   expect(second.result.tables.filter((t) => t.sent > 0).map((t) => [t.table, t.sent, t.inserted, t.updated])).toEqual([
-    ["profiles", 1, 0, 1],
     ["calibration_sessions", 1, 0, 1],
+    ["profiles", 1, 0, 1],
   ]);
   await expectMirror();
   const [profile] = await server.db.query("SELECT name, description FROM profiles WHERE source_device = ? AND source_id = 'daily'", [device]);

@@ -48,7 +48,7 @@ describe("sync_log", () => {
     commitAppendChunk(db, "realtime_data", { first: 1, mark: 42, batchId: "b-1", rejected: [] });
     expect(initStore(db, ["realtime_data", "profiles"])).toEqual({ adopted: true });
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sync_%' ORDER BY name").all().map((r) => r.name);
-    expect(tables).toEqual(["sync_backup", "sync_error", "sync_log", "sync_quarantine", "sync_row_hash"]);
+    expect(tables).toEqual(["sync_backup", "sync_conflict", "sync_error", "sync_log", "sync_quarantine", "sync_row_hash"]);
     expect([...readMarks(db)].map(([t, m]) => [t, m.lastSyncedId, m.status])).toEqual([
       ["profiles", 0, "pending"],
       ["realtime_data", 42, "ok"],
@@ -134,7 +134,7 @@ describe("delta", () => {
   test("an older Pi's missing tables are skipped and its missing columns not selected", () => {
     createEclipseSchema(db, { legacy: true });
     const { present, missing } = discoverTables(db);
-    expect(missing).toEqual(["profiles"]);
+    expect(missing).toEqual(["profiles", "dtc_log", "dtc_freeze_frame", "drive_summary", "battery_health_log"]);
     expect(present.find((s) => s.name === "realtime_data")!.columns).toEqual(["id", "timestamp", "parameter_name", "value", "unit", "profile_id"]);
     expect(present.find((s) => s.name === "connection_log")!.columns).toEqual(["id", "timestamp", "event_type", "mac_address", "success", "error_message", "retry_count"]);
   });
@@ -243,9 +243,12 @@ test("a simulated Pi database's mirrored tables are all discovered, parents firs
   db.close();
   piDatabase(tmp.path("sim.db"));
   db = openDb(tmp.path("sim.db"));
+  // The simulator's default is the modern schema, from before the current Pi's four tables.
   expect(discoverTables(db)).toEqual({
     present: expect.any(Array),
-    missing: [],
+    missing: ["dtc_log", "dtc_freeze_frame", "drive_summary", "battery_health_log"],
+    skipped: [],
   });
-  expect(discoverTables(db).present.map((s) => s.name)).toEqual(["profiles", "vehicle_info", "calibration_sessions", "realtime_data", "statistics", "ai_recommendations", "connection_log", "alert_log"]);
+  // The tables the server guards against another database's rows go first; profiles and vehicle_info after them.
+  expect(discoverTables(db).present.map((s) => s.name)).toEqual(["calibration_sessions", "realtime_data", "statistics", "ai_recommendations", "connection_log", "alert_log", "profiles", "vehicle_info"]);
 });

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import * as mariadb from "mariadb";
 import { connectionOptions } from "../lib/db/pools.ts";
 import { migrate } from "../lib/db/migrate.ts";
-import { PROVENANCE_COLUMNS, TABLES, TEXT_KEY_LENGTH, type Column, type MirroredTable } from "../lib/tables.ts";
+import { EXTRA_COLUMN, PROVENANCE_COLUMNS, TABLES, TEXT_KEY_LENGTH, type Column, type MirroredTable } from "../lib/tables.ts";
 import { emptyDatabase } from "./helpers/db.ts";
 import { parsePrismaSchema, type PrismaField, type PrismaSchema } from "./helpers/prisma-schema.ts";
 
@@ -173,7 +173,7 @@ function tablesNotation(f: PrismaField): string {
         ? f.db?.name === "DateTime" && f.db.args[0] === 6
           ? "datetime"
           : `datetime(${f.db?.args[0] ?? 3})`
-        : ({ Int: "int", BigInt: "bigint", Float: "double" } as Record<string, string>)[f.type] ?? f.type;
+        : ({ Int: "int", BigInt: "bigint", Float: "double", Json: "json" } as Record<string, string>)[f.type] ?? f.type;
   return `${base}${f.optional ? "?" : ""}`;
 }
 
@@ -182,7 +182,8 @@ const columnNotation = (c: Column) => `${c.type.kind === "varchar" ? `varchar(${
 /** Every way schema.prisma's mirrored models differ from lib/tables.ts and the provenance contract. */
 function tablesDifferences(s: PrismaSchema, tables: readonly MirroredTable[]): string[] {
   const out: string[] = [];
-  const mirrored = s.models.filter((m) => m.fields.some((f) => f.name === "source_device")).map((m) => m.name);
+  // unmapped_rows holds other tables' rows: provenance, but no table of its own in lib/tables.ts.
+  const mirrored = s.models.filter((m) => m.name !== "unmapped_rows" && m.fields.some((f) => f.name === "source_device")).map((m) => m.name);
   for (const name of mirrored.filter((m) => !tables.some((t) => t.name === m))) out.push(`model ${name} has provenance columns but is not in lib/tables.ts`);
   for (const table of tables) {
     const model = s.models.find((m) => m.name === table.name);
@@ -202,8 +203,9 @@ function tablesDifferences(s: PrismaSchema, tables: readonly MirroredTable[]): s
     expectField("source_device", "varchar(64)");
     expectField("synced_at", "datetime(3)");
     expectField("sync_batch_id", "varchar(64)");
+    expectField(EXTRA_COLUMN, "json?");
     if (!model.uniques.some((u) => u.join(",") === "source_device,source_id")) out.push(`${table.name}: no @@unique([source_device, source_id])`);
-    const own = new Set(["id", ...PROVENANCE_COLUMNS]);
+    const own = new Set(["id", EXTRA_COLUMN, ...PROVENANCE_COLUMNS]);
     const inSchema = Object.fromEntries(model.fields.filter((f) => !own.has(f.name)).map((f) => [f.name, tablesNotation(f)]));
     const inTables = Object.fromEntries(table.columns.map((c) => [c.name, columnNotation(c)]));
     for (const name of new Set([...Object.keys(inSchema), ...Object.keys(inTables)])) {
@@ -231,6 +233,25 @@ describe("the migrations", () => {
     expect(differences(shapesFromSchema(schema), introspected.shapes)).toEqual([]);
   });
 
+  test("should give the current Pi tables' text identity columns a binary collation, which schema.prisma cannot say", async () => {
+    const conn = await mariadb.createConnection(connectionOptions(database.url));
+    try {
+      const rows: { TABLE_NAME: string; COLUMN_NAME: string; COLLATION_NAME: string }[] = await conn.query(
+        `SELECT TABLE_NAME, COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS
+         WHERE TABLE_SCHEMA = DATABASE() AND COLUMN_NAME IN ('source_device', 'sync_batch_id', 'source_id', 'table_name') AND COLLATION_NAME IS NOT NULL
+           AND TABLE_NAME IN ('dtc_log', 'dtc_freeze_frame', 'drive_summary', 'battery_health_log', 'unmapped_rows')`,
+      );
+      expect(rows.map((r) => `${r.TABLE_NAME}.${r.COLUMN_NAME} ${r.COLLATION_NAME}`).sort()).toEqual(
+        [
+          ...["dtc_log", "dtc_freeze_frame", "drive_summary", "battery_health_log"].flatMap((t) => [`${t}.source_device utf8mb4_bin`, `${t}.sync_batch_id utf8mb4_bin`]),
+          ...["source_device", "table_name", "source_id", "sync_batch_id"].map((c) => `unmapped_rows.${c} utf8mb4_bin`),
+        ].sort(),
+      );
+    } finally {
+      await conn.end();
+    }
+  });
+
   test("should create no foreign keys and no checks beyond JSON validity (relationMode = prisma)", () => {
     expect(introspected.foreignKeys).toEqual([]);
     expect(introspected.checks).toEqual([]);
@@ -242,10 +263,28 @@ describe("lib/tables.ts", () => {
     expect(tablesDifferences(schema, TABLES)).toEqual([]);
   });
 
-  test("should list the eight mirrored tables", () => {
-    expect(TABLES.map((t) => t.name).sort()).toEqual(
-      ["ai_recommendations", "alert_log", "calibration_sessions", "connection_log", "profiles", "realtime_data", "statistics", "vehicle_info"],
-    );
+  test("should list the twelve mirrored tables", () => {
+    expect(TABLES.map((t) => t.name).sort()).toEqual([
+      "ai_recommendations", "alert_log", "battery_health_log", "calibration_sessions", "connection_log", "drive_summary",
+      "dtc_freeze_frame", "dtc_log", "profiles", "realtime_data", "statistics", "vehicle_info",
+    ]);
+  });
+
+  test("should declare the identity columns the issue lists: values a Pi row never changes", () => {
+    expect(Object.fromEntries(TABLES.map((t) => [t.name, t.identity]))).toEqual({
+      profiles: [],
+      vehicle_info: [],
+      calibration_sessions: ["start_time"],
+      realtime_data: ["timestamp", "parameter_name"],
+      statistics: ["analysis_date", "parameter_name"],
+      ai_recommendations: ["timestamp"],
+      connection_log: ["timestamp", "event_type"],
+      alert_log: ["timestamp", "alert_type"],
+      dtc_log: ["dtc_code", "first_seen_timestamp"],
+      dtc_freeze_frame: ["captured_at_timestamp_utc"],
+      drive_summary: ["drive_start_timestamp"],
+      battery_health_log: ["start_timestamp"],
+    });
   });
 });
 
@@ -259,7 +298,7 @@ describe("the drift checks themselves", () => {
 
   test("should parse every model and enum, skipping relation fields", () => {
     expect(schema.models.map((m) => m.name).sort()).toEqual(
-      [...TABLES.map((t) => t.name), "analysis_history", "analysis_jobs", "devices", "sync_history"].sort(),
+      [...TABLES.map((t) => t.name), "analysis_history", "analysis_jobs", "devices", "sync_history", "unmapped_rows"].sort(),
     );
     expect(schema.enums).toEqual({ SyncStatus: ["success", "failed", "partial"], AnalysisStatus: ["pending", "running", "completed", "failed"],
       AnalysisTrigger: ["api", "auto"],

@@ -60,6 +60,12 @@ function misfit(type: MirroredTable["columns"][number]["type"], v: unknown): boo
       return !Number.isSafeInteger(v);
     case "varchar":
       return typeof v !== "string" || [...v].length > type.length;
+    case "json":
+      try {
+        return typeof v !== "string" || Buffer.byteLength(v) > type.bytes || (JSON.parse(v), false);
+      } catch {
+        return true;
+      }
     default:
       return typeof v !== "string" || Buffer.byteLength(v) > type.bytes;
   }
@@ -69,6 +75,29 @@ async function run(cmd: string[]): Promise<{ code: number; stdout: string; stder
   const proc = Bun.spawn(cmd, { cwd: repo, stdout: "pipe", stderr: "pipe" });
   const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   return { code, stdout, stderr };
+}
+
+/** The tables only today's Pi has (the simulator's --current). */
+const CURRENT_ONLY = ["dtc_log", "dtc_freeze_frame", "drive_summary", "battery_health_log"];
+const MODERN_TABLES = TABLES.filter((t) => !CURRENT_ONLY.includes(t.name));
+
+/** Every mirrored table of `tables` has all its columns in the file and rows that fit the server's columns. */
+function expectServerAccepts(path: string, tables: readonly MirroredTable[]) {
+  for (const table of tables) {
+    expect({ table: table.name, missing: [table.key, ...table.columns.map((c) => c.name)].filter((c) => !columnsOf(path, table.name).includes(c)) }).toEqual({ table: table.name, missing: [] });
+    const rows = query(path, `SELECT * FROM ${table.name}`);
+    expect({ table: table.name, empty: rows.length === 0 }).toEqual({ table: table.name, empty: false });
+    const bad: string[] = [];
+    for (const row of rows) {
+      const key = row[table.key];
+      if (table.keyType === "int" ? !Number.isSafeInteger(key) : typeof key !== "string" || [...key].length > TEXT_KEY_LENGTH) bad.push(`${table.key}=${key}`);
+      for (const col of table.columns) {
+        const v = row[col.name];
+        if (v === null ? !col.nullable : misfit(col.type, v)) bad.push(`${table.name}.${col.name}=${JSON.stringify(v)} (key ${key})`);
+      }
+    }
+    expect(bad).toEqual([]);
+  }
 }
 
 const PI_FORMATS = { micro: /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/, plain: /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/, iso: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/ };
@@ -103,7 +132,7 @@ describe("a default simulated day", () => {
 
   test("timestamps use all three Pi formats and toSqlDatetime accepts every one", () => {
     const seen = { micro: 0, plain: 0, iso: 0 };
-    for (const table of TABLES) {
+    for (const table of MODERN_TABLES) {
       for (const col of table.columns.filter((c) => c.type.kind === "datetime")) {
         for (const { t } of query(day, `SELECT ${col.name} AS t FROM ${table.name} WHERE ${col.name} IS NOT NULL`)) {
           const format = (Object.keys(PI_FORMATS) as (keyof typeof PI_FORMATS)[]).find((f) => PI_FORMATS[f].test(String(t)));
@@ -134,21 +163,8 @@ describe("a default simulated day", () => {
   });
 
   test("every mirrored row satisfies lib/tables.ts, so the server will accept it", () => {
-    for (const table of TABLES) {
-      expect({ table: table.name, missing: [table.key, ...table.columns.map((c) => c.name)].filter((c) => !columnsOf(day, table.name).includes(c)) }).toEqual({ table: table.name, missing: [] });
-      const rows = query(day, `SELECT * FROM ${table.name}`);
-      expect({ table: table.name, empty: rows.length === 0 }).toEqual({ table: table.name, empty: false });
-      const bad: string[] = [];
-      for (const row of rows) {
-        const key = row[table.key];
-        if (table.keyType === "int" ? !Number.isSafeInteger(key) : typeof key !== "string" || [...key].length > TEXT_KEY_LENGTH) bad.push(`${table.key}=${key}`);
-        for (const col of table.columns) {
-          const v = row[col.name];
-          if (v === null ? !col.nullable : misfit(col.type, v)) bad.push(`${table.name}.${col.name}=${JSON.stringify(v)} (key ${key})`);
-        }
-      }
-      expect(bad).toEqual([]);
-    }
+    expect(tablesIn(day).filter((t) => CURRENT_ONLY.includes(t))).toEqual([]);
+    expectServerAccepts(day, MODERN_TABLES);
   });
 
   test("foreign keys hold: profiles exist and the duplicate recommendation points at an earlier one", () => {
@@ -206,6 +222,107 @@ describe("a default simulated day", () => {
     expect(Math.max(...ticks.map((t) => t.coolant))).toBeWithin(85, 106);
     // Between 5th gear (~28 rpm per km/h) and 1st (~125).
     for (const t of ticks.filter((t) => t.speed >= 20)) expect(t.rpm / t.speed).toBeWithin(25, 130);
+  });
+});
+
+describe("a current-schema day (today's Pi)", () => {
+  let day: string;
+  let summary: SimulateSummary;
+  beforeAll(() => {
+    day = join(dir, "current.db");
+    summary = simulate({ out: day, current: true, drives: 4, minutes: 3 });
+  });
+
+  /** A table's columns as current_schema.db's pragma_table_info has them (tests/fixtures/current-schema.json). */
+  const shape = (path: string, table: string) =>
+    query(path, 'SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)', table).map(
+      (c) => `${c.name} ${c.type}${c.notnull ? " NOT NULL" : ""}${c.dflt_value !== null ? ` DEFAULT ${c.dflt_value}` : ""}${c.pk ? " PK" : ""}`,
+    );
+
+  test("has current_schema.db's tables, columns, types, defaults, keys and indexes (and the modern Pi's battery_log)", async () => {
+    const { indexes, ...expected } = (await import("./fixtures/current-schema.json")).default as Record<string, string[]>;
+    expect(tablesIn(day)).toEqual([...Object.keys(expected), "battery_log"].sort());
+    for (const table of Object.keys(expected)) expect({ table, columns: shape(day, table) }).toEqual({ table, columns: expected[table]! });
+    const have = query(day, "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name").map((r) => String(r.name));
+    expect(have.filter((i) => !i.startsWith("IX_battery_log_"))).toEqual(indexes!);
+  });
+
+  test("every row of all twelve mirrored tables satisfies lib/tables.ts, so the server will accept it", () => {
+    expectServerAccepts(day, TABLES);
+    expect(Object.keys(summary.rows).sort()).toEqual(tablesIn(day));
+    for (const t of tablesIn(day)) expect({ table: t, rows: count(day, t) }).toEqual({ table: t, rows: summary.rows[t]! });
+  });
+
+  test("every drive has its drive_id on its rows and a drive_summary; the counter holds the last; the last drive never logged its end", () => {
+    for (const table of ["realtime_data", "connection_log", "alert_log"]) expect({ table, unscoped: query(day, `SELECT count(*) AS n FROM ${table} WHERE drive_id IS NULL AND ${table === "connection_log" ? "event_type LIKE 'drive_%'" : "1"}`)[0]!.n }).toEqual({ table, unscoped: 0 });
+    expect(query(day, "SELECT DISTINCT drive_id FROM realtime_data ORDER BY 1").map((r) => r.drive_id)).toEqual([1, 2, 3, 4]);
+    expect(query(day, "SELECT DISTINCT drive_id FROM statistics ORDER BY 1").map((r) => r.drive_id)).toEqual([1, 2, 3]);
+    const summaries = query(day, "SELECT * FROM drive_summary ORDER BY drive_id");
+    expect(summaries.map((r) => r.drive_id)).toEqual([1, 2, 3, 4]);
+    for (const r of summaries) {
+      const start = query(day, "SELECT timestamp FROM connection_log WHERE drive_id = ? AND event_type = 'drive_start'", r.drive_id as number)[0]!.timestamp;
+      expect(toSqlDatetime(String(r.drive_start_timestamp))!.slice(0, 19)).toBe(toSqlDatetime(String(start))!.slice(0, 19));
+      expect(r.drive_start_timestamp).toMatch(PI_FORMATS.iso);
+      expect(r.starting_battery_v as number).toBeWithin(12.3, 12.8);
+      expect(r.barometric_kpa_at_start as number).toBeWithin(98, 102);
+    }
+    // The first drive is a cold start; later ones start warm unless the car cooled down, when ambient is unknown.
+    expect(summaries[0]!.ambient_temp_at_start_c).toBeNumber();
+    expect(query(day, "SELECT drive_id, event_type FROM connection_log WHERE event_type IN ('drive_start', 'drive_end') ORDER BY id").map((e) => `${e.drive_id} ${e.event_type}`)).toEqual([
+      "1 drive_start", "1 drive_end", "2 drive_start", "2 drive_end", "3 drive_start", "3 drive_end", "4 drive_start",
+    ]);
+    expect(query(day, "SELECT * FROM drive_counter")).toEqual([{ id: 1, last_drive_id: 4 }]);
+    expect(query(day, "SELECT * FROM pi_state")).toEqual([{ id: 1, no_new_drives: 0 }]);
+    expect(count(day, "startup_log")).toBe(4);
+  });
+
+  test("DTCs: one persists and is updated in place, one is cleared and comes back as a new row; freeze frames hold the PIDs", () => {
+    const dtcs = query(day, "SELECT id, dtc_code, status, first_seen_timestamp AS first, last_seen_timestamp AS last, drive_id FROM dtc_log ORDER BY id");
+    expect(dtcs.map((d) => [d.dtc_code, d.status, d.drive_id])).toEqual([["P0171", "stored", 1], ["P0300", "cleared", 1], ["P0300", "pending", 3]]);
+    expect(dtcs[0]!.last! > dtcs[0]!.first!).toBe(true);
+    const lastSeen = toSqlDatetime(String(dtcs[0]!.last))!;
+    const drive4 = query(day, "SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM realtime_data WHERE drive_id = 4")[0]!;
+    expect(lastSeen >= toSqlDatetime(String(drive4.lo))! && lastSeen <= toSqlDatetime(String(drive4.hi))!).toBe(true);
+    const frames = query(day, "SELECT dtc_log_id, pid_responses_json AS pids, notes FROM dtc_freeze_frame ORDER BY id");
+    expect(frames.map((f) => f.dtc_log_id)).toEqual(dtcs.map((d) => d.id));
+    const full = JSON.parse(String(frames[0]!.pids));
+    expect(Object.keys(full)).toContain("RPM");
+    expect(Object.keys(full).length).toBeGreaterThanOrEqual(13);
+    expect(typeof full.COOLANT_TEMP).toBe("number");
+    expect([frames[1]!.dtc_log_id, frames[1]!.pids, frames[1]!.notes]).toEqual([dtcs[1]!.id!, "{}", expect.stringContaining("Mode 02 unavailable")]);
+  });
+
+  test("UPS drain events: the owner's drill, one per finished drive, and one the Pi died in", () => {
+    const events = query(day, "SELECT load_class, end_timestamp IS NULL AS open, runtime_seconds, start_vcell_v, end_vcell_v FROM battery_health_log ORDER BY drain_event_id");
+    expect(events.map((e) => [e.load_class, e.open])).toEqual([["test", 0], ["production", 0], ["production", 0], ["production", 0], ["production", 1]]);
+    for (const e of events.filter((e) => !e.open)) expect(e.end_vcell_v as number).toBeLessThan(e.start_vcell_v as number);
+  });
+
+  test("rows are tagged physics_sim by default, real when asked, with the same readings; the same seed gives the same file", () => {
+    const tagged = (path: string) => tablesIn(path).filter((t) => columnsOf(path, t).includes("data_source")).flatMap((t) => query(path, `SELECT DISTINCT data_source AS s FROM ${t}`).map((r) => r.s));
+    expect([...new Set(tagged(day))]).toEqual(["physics_sim"]);
+    const real = join(dir, "current-real.db");
+    simulate({ out: real, current: true, drives: 4, minutes: 3, dataSource: "real" });
+    expect([...new Set(tagged(real))]).toEqual(["real"]);
+    expect(query(real, "SELECT id, timestamp, value FROM realtime_data ORDER BY id")).toEqual(query(day, "SELECT id, timestamp, value FROM realtime_data ORDER BY id"));
+    const again = join(dir, "current-again.db");
+    simulate({ out: again, current: true, drives: 4, minutes: 3 });
+    expect(contentHash(again)).toBe(contentHash(day));
+    // A current file's readings are the modern file's: the current-only rows draw from their own streams.
+    const modern = join(dir, "modern-4.db");
+    simulate({ out: modern, drives: 4, minutes: 3 });
+    expect(query(modern, "SELECT id, timestamp, value FROM realtime_data ORDER BY id")).toEqual(query(day, "SELECT id, timestamp, value FROM realtime_data ORDER BY id"));
+  });
+
+  test("the CLI writes one with --current --data-source real; legacy and current together are refused", async () => {
+    const out = join(dir, "cli-current.db");
+    const { code, stderr } = await run([bun, "scripts/simulate/cli.ts", "--out", out, "--drives", "2", "--minutes", "1", "--current", "--data-source", "real"]);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    expect(query(out, "SELECT DISTINCT data_source AS s FROM dtc_log")).toEqual([{ s: "real" }]);
+    expect(() => simulate({ out: join(dir, "both.db"), legacy: true, current: true })).toThrow("legacy and current are two different Pi schemas; pass one of them");
+    const appended = simulate({ out, drives: 1, minutes: 1, append: true });
+    expect(appended.rows.drive_summary).toBe(1);
+    expect(query(out, "SELECT last_drive_id FROM drive_counter")).toEqual([{ last_drive_id: 3 }]);
   });
 });
 

@@ -14,7 +14,7 @@ const session = (session_id: number) => ({ session_id, start_time: "2026-04-19 0
 const alert = (id: number) => ({ id, timestamp: "2026-04-19 08:00:01", alert_type: "redline", parameter_name: "RPM", value: 7100, threshold: 7000 });
 
 async function sync(deviceId: string, tables: Record<string, { rows: unknown[] }>, lastDriveId?: number) {
-  const res = await t.call("/api/v1/sync", { json: { deviceId, batchId: `${deviceId}-${Object.keys(tables).join("-")}`, tables, driveCounter: lastDriveId === undefined ? undefined : { lastDriveId } } });
+  const res = await t.call("/api/v1/sync", { json: { deviceId, batchId: `${deviceId}-${Object.keys(tables).map((k) => k.slice(0, 6)).join("-")}`, tables, driveCounter: lastDriveId === undefined ? undefined : { lastDriveId } } });
   expect(res.status).toBe(200);
 }
 
@@ -26,18 +26,22 @@ async function issueKey(deviceId: string): Promise<string> {
   return key;
 }
 
-const nulls = { realtime_data: null, statistics: null, ai_recommendations: null, connection_log: null, alert_log: null, calibration_sessions: null };
+const nulls = {
+  realtime_data: null, statistics: null, ai_recommendations: null, connection_log: null, alert_log: null, calibration_sessions: null,
+  dtc_log: null, dtc_freeze_frame: null, drive_summary: null, battery_health_log: null,
+};
+const summary = (drive_id: number) => ({ drive_id, drive_start_timestamp: "2026-04-19T08:00:00Z" });
 const tablesOf = (max: Partial<Record<keyof typeof nulls, number | null>>) =>
   Object.fromEntries(Object.entries({ ...nulls, ...max }).map(([table, maxSourceId]) => [table, { maxSourceId }]));
 
 describe("GET /api/v1/sync/state", () => {
   test("after a sync it should return each integer-keyed table's highest Pi id for the device and its drive counter", async () => {
-    await sync("state-a", { realtime_data: { rows: [reading(3), reading(12), reading(7)] }, calibration_sessions: { rows: [session(4)] }, alert_log: { rows: [alert(9)] } }, 5);
+    await sync("state-a", { realtime_data: { rows: [reading(3), reading(12), reading(7)] }, calibration_sessions: { rows: [session(4)] }, alert_log: { rows: [alert(9)] }, drive_summary: { rows: [summary(5)] } }, 5);
     // Another device's higher ids are not this device's.
     await sync("state-b", { realtime_data: { rows: [reading(500)] }, statistics: { rows: [] } }, 40);
     const res = await state("?deviceId=state-a");
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ deviceId: "state-a", tables: tablesOf({ realtime_data: 12, calibration_sessions: 4, alert_log: 9 }), lastDriveId: 5 });
+    expect(await res.json()).toEqual({ deviceId: "state-a", tables: tablesOf({ realtime_data: 12, calibration_sessions: 4, alert_log: 9, drive_summary: 5 }), lastDriveId: 5 });
   });
 
   test("a device with nothing stored should get nulls", async () => {

@@ -16,15 +16,16 @@ export async function main(args: string[]): Promise<ExitCode> {
   const config = loadConfig(flags);
   const db = openPiDb(config.dbPath);
   try {
-    const { present, missing } = discoverTables(db);
+    const { present, missing, skipped } = discoverTables(db);
     const { adopted } = initStore(db, present.map((p) => p.name));
-    const result = { db: config.dbPath, syncLog: adopted ? "adopted" : "created", agentTables: AGENT_TABLES, tables: present.map((p) => p.name), missing };
+    const result = { db: config.dbPath, syncLog: adopted ? "adopted" : "created", agentTables: AGENT_TABLES, tables: present.map((p) => p.name), missing, skipped };
     if (flags.json) printJson(result);
     else {
       console.log(`${adopted ? "Adopted the existing sync_log (its marks are kept)" : "Created sync_log"} in ${config.dbPath}.`);
       console.log(`Agent tables ready: ${AGENT_TABLES.join(", ")}.`);
       console.log(`Tables to sync: ${present.map((p) => p.name).join(", ") || "none"}.`);
       if (missing.length) console.log(`Not in this database (skipped): ${missing.join(", ")}.`);
+      if (skipped.length) console.log(`Not sent: ${skipped.map((s) => `${s.table} (${s.reason})`).join("; ")}.`);
     }
     return EXIT.ok;
   } finally {

@@ -4,9 +4,10 @@ import { loadApiKey, loadConfig, requireTarget, type AgentConfig } from "../conf
 import { discoverTables, q } from "../delta.ts";
 import { acquireLock } from "../lock.ts";
 import { progressBar, type Progress } from "../progress.ts";
-import { collectState, count, formatTable } from "../report.ts";
+import { collectState, conflictHint, conflictLine, count, formatTable } from "../report.ts";
 import { onShutdown, type ShutdownHandle } from "../shutdown.ts";
 import type { SqliteDb } from "../sqlite.ts";
+import { readConflicts } from "../store.ts";
 import { pushAll, type PushResult } from "../sync.ts";
 import { SyncClient, type TransportOptions } from "../transport.ts";
 
@@ -130,6 +131,7 @@ export async function main(args: string[]): Promise<ExitCode> {
         sent,
         tables: result.tables.map((t) => ({ ...t, backlog: left.get(t.table)?.backlog ?? 0, quarantinedTotal: left.get(t.table)?.quarantined ?? 0 })),
         missing: result.missing,
+        skipped: result.skipped,
         error: result.halted?.message ?? null,
       });
     } else {
@@ -140,12 +142,30 @@ export async function main(args: string[]): Promise<ExitCode> {
         ),
       );
       if (result.missing.length) console.log(`Not in this database (skipped): ${result.missing.join(", ")}`);
+      if (result.skipped.length) console.log(`Not sent: ${result.skipped.map((s) => `${s.table} (${s.reason})`).join("; ")}`);
+      const unknown = result.tables.flatMap((t) => t.unknownColumns.map((c) => `${t.table}.${c}`));
+      const unmapped = result.tables.filter((t) => !t.mirrored && t.sent > 0).map((t) => t.table);
+      if (unknown.length || unmapped.length) {
+        const kept = [unknown.length ? `columns ${unknown.join(", ")} (in each row's extra)` : "", unmapped.length ? `tables ${unmapped.join(", ")} (in unmapped_rows)` : ""];
+        console.log(`The server kept what it does not know yet: ${kept.filter(Boolean).join("; ")}.`);
+      }
       if (quarantined) {
         console.log(`${count(quarantined)} ${quarantined === 1 ? "row is" : "rows are"} in quarantine: see \`obd2-sync status\`; after fixing, run \`obd2-sync push --retry-quarantined\`.`);
       }
       console.log(closingLine({ sent, ok, notSynced: arrived + quarantined, arrived, dbPath: config.dbPath, serverUrl: target.serverUrl, deviceId: target.deviceId }));
     }
     if (result.halted) throw haltError(result.halted, { command: "push", serverUrl: target.serverUrl, signal: shutdown.signal, stopped: "the rest is sent next time" }) ?? result.halted;
+    const conflicts = readConflicts(db);
+    const refused = result.tables.filter((t) => t.status === "conflict");
+    if (refused.length) {
+      const lines = refused.map((t) => conflictLine(t.table, conflicts.get(t.table) ?? { conflicts: [] }));
+      throw new CliError(
+        `the server already holds other rows for device ${target.deviceId} in table ${refused.map((t) => t.table).join(", ")} (${lines.join("; ")}): ` +
+          "this looks like a different Pi database (for example a new SD card); those tables were not sent and nothing changed here",
+        conflictHint(target.deviceId),
+        EXIT.unsynced,
+      );
+    }
     return ok ? EXIT.ok : EXIT.unsynced;
   } finally {
     bar?.done();

@@ -8,7 +8,7 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { gunzipFile, integrityProblem, moveIntoPlace, TempFiles } from "../backup.ts";
-import { catchUpWithServer, idWarning, type CaughtUp } from "../catch-up.ts";
+import { catchUpWithServer, idWarning, raiseDriveCounter, type CaughtUp } from "../catch-up.ts";
 import { CliError, EXIT, haltError, parseFlags, printJson, requireServer, retryNotice, type ExitCode } from "../cli.ts";
 import { loadApiKey, loadConfig, requireTarget, type AgentConfig } from "../config.ts";
 import { count, formatTable } from "../report.ts";
@@ -78,7 +78,7 @@ async function catchUp(server: Server, unpacked: string, to: string, shutdown: S
   });
   const db = openDb(unpacked);
   try {
-    return { lastDriveId: state.lastDriveId, tables: catchUpWithServer(db, state) };
+    return { lastDriveId: state.lastDriveId, tables: catchUpWithServer(db, state), driveCounter: raiseDriveCounter(db, state) };
   } finally {
     db.close();
   }
@@ -139,10 +139,11 @@ export async function main(args: string[]): Promise<ExitCode> {
     moveIntoPlace(unpacked, to);
 
     const tables: CaughtUp[] = caught?.tables ?? [];
-    const warnings = server ? tables.map(idWarning).filter((w) => w !== undefined) : [offlineWarning(from, to, expected)];
+    const driveCounter = caught?.driveCounter;
+    const warnings = server ? tables.map((t) => idWarning(t, driveCounter?.after)).filter((w) => w !== undefined) : [offlineWarning(from, to, expected)];
     if (flags.json) {
       const asked = server ? { url: server.serverUrl, deviceId: server.deviceId, lastDriveId: caught?.lastDriveId ?? null } : null;
-      printJson({ ok: true, from, to, sha256: digest.sha256, sizeBytes: digest.unpackedBytes, server: asked, tables, warnings });
+      printJson({ ok: true, from, to, sha256: digest.sha256, sizeBytes: digest.unpackedBytes, server: asked, tables, driveCounter: driveCounter ?? null, warnings });
       return EXIT.ok;
     }
     console.log(`Restored ${from} to ${to} (${(digest.unpackedBytes / 1e6).toFixed(1)} MB, integrity ok, sha256 of the backup ${digest.sha256})`);
@@ -150,6 +151,7 @@ export async function main(args: string[]): Promise<ExitCode> {
       const moved = tables.some((t) => t.nextIdAfter !== t.nextIdBefore || t.markAfter !== t.markBefore);
       console.log(moved ? `Moved its ids past what ${server.serverUrl} holds for ${server.deviceId}:` : `${server.serverUrl} holds no ids of ${server.deviceId} above the backup's; nothing to move:`);
       console.log(formatTable(["TABLE", "SERVER MAX ID", "NEXT ID", "MARK"], tables.map((t) => [t.table, t.serverMaxId ?? "none", change(t.nextIdBefore, t.nextIdAfter), change(t.markBefore, t.markAfter)])));
+      if (driveCounter) console.log(`drive_counter: last drive id ${change(driveCounter.before, driveCounter.after)}`);
     }
     for (const w of warnings) console.error(`Warning: ${w}`);
     return EXIT.ok;

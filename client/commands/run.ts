@@ -14,6 +14,7 @@ import type { SqliteDb } from "../sqlite.ts";
 import { pingServer } from "../transport.ts";
 import { BACKUP_OPTIONS, backupSettings, lockedBackup } from "./backup.ts";
 import { lockedPush } from "./push.ts";
+import { conflictHint } from "../report.ts";
 
 export const usage = `Usage: obd2-sync run [--interval SECONDS] [--db PATH] [--server URL] [--device-id ID]
                      [--batch-size N] [--config FILE]
@@ -73,7 +74,10 @@ export async function main(args: string[]): Promise<ExitCode> {
         if (t.sent || t.quarantined) log.info({ table: t.table, sent: t.sent, inserted: t.inserted, updated: t.updated, quarantined: t.quarantined }, "pushed");
       }
       const problems = result.tables.filter((t) => t.error && t.status !== "stopped").map((t) => `${t.table}: ${t.error}`);
-      once("problem", problems.join("\n"), () => problems.length && log.error({ problems }, "push incomplete; retrying next round"));
+      const conflicts = result.tables.filter((t) => t.status === "conflict").map((t) => t.table);
+      // A different database under this device id does not fix itself by retrying: say what to do.
+      const hint = conflicts.length ? { conflicts, hint: conflictHint(target.deviceId) } : {};
+      once("problem", problems.join("\n"), () => problems.length && log.error({ problems, ...hint }, "push incomplete; retrying next round"));
     } catch (err) {
       // A local problem (database locked for too long, disk full): log it and try again next round.
       log.error({ err }, "push failed");

@@ -2,7 +2,7 @@
 import { version } from "../../lib/version.ts";
 import { CliError, EXIT, openPiDb, parseFlags, printJson, requireServer, type ExitCode } from "../cli.ts";
 import { loadConfig } from "../config.ts";
-import { collectState, count, formatAge, formatTable, quarantineSample } from "../report.ts";
+import { collectState, conflictHint, conflictLine, count, formatAge, formatTable, quarantineSample } from "../report.ts";
 import { onShutdown } from "../shutdown.ts";
 
 export const usage = `Usage: obd2-sync status [--db PATH] [--server URL] [--config FILE] [--json]
@@ -47,6 +47,7 @@ export async function main(args: string[]): Promise<ExitCode> {
     const sample = quarantineSample(db, state.tables.filter((t) => t.quarantined > 0).map((t) => t.table), SAMPLE);
     const waiting = state.tables.reduce((n, t) => n + t.backlog + t.quarantined, 0);
     const server = await serverCheck(config.serverUrl, config.pingTimeoutMs);
+    const conflicted = state.tables.filter((t) => t.conflict);
     if (flags.json) {
       printJson({
         version,
@@ -77,13 +78,20 @@ export async function main(args: string[]): Promise<ExitCode> {
         ),
       );
       if (state.missing.length) console.log(`Not in this database (skipped): ${state.missing.join(", ")}`);
+      if (state.skipped.length) console.log(`Not sent: ${state.skipped.map((s) => `${s.table} (${s.reason})`).join("; ")}`);
+      if (conflicted.length) {
+        const device = conflicted[0]!.conflict!.deviceId;
+        console.log(`\nThe server refused these tables: it holds other rows under device ${device}, from a different Pi database (for example a new SD card):`);
+        for (const t of conflicted) console.log(`  ${conflictLine(t.table, t.conflict!)} (since ${t.conflict!.at})`);
+        console.log(`Try: ${conflictHint(device)}`);
+      }
       if (sample.length) {
         console.log(`\nQuarantined rows (the server rejected them; fix and run \`obd2-sync push --retry-quarantined\`):`);
         for (const q of sample) console.log(`  ${q.table} ${q.key}: ${q.error}`);
       }
       console.log(waiting ? `\n${count(waiting)} ${waiting === 1 ? "row is" : "rows are"} not on the server yet.` : "\nEverything is on the server.");
     }
-    return waiting ? EXIT.unsynced : EXIT.ok;
+    return waiting || conflicted.length ? EXIT.unsynced : EXIT.ok;
   } finally {
     db.close();
   }

@@ -12,12 +12,13 @@ import type { Logger } from "./logger.ts";
 import { withTimeout, type Clock } from "../time.ts";
 
 /** What became of a /sync batch: stored, refused as invalid (422/409), or failed in the database (500). */
-type SyncResult = "ok" | "invalid" | "failed";
+/** conflict: refused because the rows would overwrite rows another database sent under the device id. */
+type SyncResult = "ok" | "invalid" | "conflict" | "failed";
 
 export type Metrics = {
   registry: Registry;
   /** Counts a /sync batch, and its rows per table when it was stored (the receipt's counts; metrics need not know the sync layer). */
-  syncBatch(device: string, result: SyncResult, tables?: Record<string, { inserted: number; updated: number }>): void;
+  syncBatch(device: string, result: SyncResult, tables?: Record<string, { inserted: number; updated: number; unmapped?: true }>): void;
   backupStored(device: string, type: string, bytes: number): void;
   /** `route` is the matched route pattern, never the raw path, so the label stays bounded. */
   request(method: string, route: string, status: number, seconds: number): void;
@@ -43,7 +44,7 @@ export function createMetrics({ db, clock, logger }: { db: Db; clock: Clock; log
 
   const syncBatches = new Counter({
     name: "obd2_sync_batches_total",
-    help: "Sync batches received, by device and result (ok, invalid, failed)",
+    help: "Sync batches received, by device and result (ok, invalid, conflict, failed)",
     labelNames: ["device", "result"] as const,
     registers,
   });
@@ -112,7 +113,9 @@ export function createMetrics({ db, clock, logger }: { db: Db; clock: Clock; log
     registry,
     syncBatch(device, result, tables = {}) {
       syncBatches.inc({ device, result });
-      for (const [table, { inserted, updated }] of Object.entries(tables)) {
+      for (const [name, { inserted, updated, unmapped }] of Object.entries(tables)) {
+        // Unmapped tables are named by the client: one label for all of them keeps the series bounded.
+        const table = unmapped ? "unmapped_rows" : name;
         syncRows.inc({ device, table, op: "inserted" }, inserted);
         syncRows.inc({ device, table, op: "updated" }, updated);
       }

@@ -12,15 +12,29 @@
  * batch's keys already exist. That count is exact because every sync of a
  * device first takes that device's row lock in `devices`, so a device's
  * batches run one at a time, and other devices never touch its keys.
+ *
+ * Another database's rows: for a table with identity columns (lib/tables.ts)
+ * the same look at the existing keys reads their identity values instead of
+ * counting them, and a key whose stored values differ from the sent ones
+ * refuses the whole batch (DifferentDatabase, 409). Keys that do not exist
+ * yet return nothing, so a first insert costs what the count did.
  */
 import type { PoolConnection, Pool } from "mariadb";
 import { completedDrives, enqueueDrive } from "../analysis/jobs.ts";
 import { ApiError } from "../http/errors.ts";
-import { validateRows, type Issue, type SyncRow } from "./row-schemas.ts";
-import { TABLES, type MirroredTable, type TableName } from "../tables.ts";
+import { validateRows, validateUnmappedRows, type Issue, type SyncRow, type UnmappedRow } from "./row-schemas.ts";
+import { EXTRA_COLUMN, TABLES, type MirroredTable, type TableName } from "../tables.ts";
 import { sqlTimestamp, type Clock } from "../time.ts";
 
-type TableReceipt = { inserted: number; updated: number; errors: number };
+type TableReceipt = {
+  inserted: number;
+  updated: number;
+  errors: number;
+  /** Columns the server does not know, kept in the rows' `extra`. */
+  unknownColumns?: string[];
+  /** The table is not mirrored: its rows were kept in unmapped_rows. */
+  unmapped?: true;
+};
 
 export type SyncBatch = {
   deviceId: string;
@@ -28,6 +42,8 @@ export type SyncBatch = {
   lastDriveId?: number | null;
   /** Rows as received; writeBatch validates them. */
   tables: { table: MirroredTable; rows: unknown[] }[];
+  /** Tables the server does not know, with their rows' key column. */
+  unmapped?: { name: string; key: string; rows: unknown[] }[];
 };
 
 /** The batch had invalid rows; it was rolled back and nothing was stored. */
@@ -37,11 +53,28 @@ export class RowsInvalid extends Error {
   }
 }
 
+/** A key the device already has on the server, whose stored identity values differ from the ones sent. */
+export type Conflict = { table: string; id: number | string; stored: Record<string, unknown>; sent: Record<string, unknown> };
+
+/** How many conflicts a 409 lists. */
+const MAX_CONFLICTS = 5;
+
+/** The batch would overwrite rows that came from another database; it was rolled back and nothing was stored. */
+export class DifferentDatabase extends Error {
+  constructor(
+    readonly conflicts: Conflict[],
+    /** All conflicting keys found, of which `conflicts` lists the first MAX_CONFLICTS. */
+    readonly total: number,
+  ) {
+    super(`${total} rows conflict with the device's stored rows`);
+  }
+}
+
 const q = (name: string) => `\`${name}\``;
 
 /** Identifiers come only from lib/tables.ts, never from the request. */
 function upsertStatement(t: MirroredTable): string {
-  const columns = ["source_id", ...t.columns.map((c) => c.name), "source_device", "synced_at", "sync_batch_id"];
+  const columns = ["source_id", ...t.columns.map((c) => c.name), EXTRA_COLUMN, "source_device", "synced_at", "sync_batch_id"];
   const updates = columns.filter((c) => c !== "source_id" && c !== "source_device").map((c) => `${q(c)} = VALUES(${q(c)})`);
   return `INSERT INTO ${q(t.name)} (${columns.map(q).join(", ")}) VALUES (${columns.map(() => "?").join(", ")}) ON DUPLICATE KEY UPDATE ${updates.join(", ")}`;
 }
@@ -54,10 +87,12 @@ const SLICE_ROWS = 1000;
 // Keys per IN (…) when counting existing rows.
 const IN_LIST = 1000;
 
-async function countExisting(conn: PoolConnection, t: MirroredTable, deviceId: string, keys: (number | string)[]): Promise<number> {
-  if (keys.length === 0) return 0;
-  const table = q(t.name);
-  if (t.keyType === "int") {
+/**
+ * WHERE clauses (after `source_device = ?`) that together select `keys`,
+ * with their parameters: one range when integer keys fill it, else IN lists.
+ */
+function keyFilters(keys: (number | string)[], intKeys: boolean): [string, unknown[]][] {
+  if (intKeys && keys.length) {
     const ints = keys as number[];
     let min = ints[0]!;
     let max = min;
@@ -65,22 +100,70 @@ async function countExisting(conn: PoolConnection, t: MirroredTable, deviceId: s
       if (k < min) min = k;
       if (k > max) max = k;
     }
-    // Keys are distinct, so a batch that fills its whole range can be counted by range, a cheap index scan.
-    if (max - min + 1 === ints.length) {
-      const [row] = await conn.query(`SELECT COUNT(*) AS n FROM ${table} WHERE source_device = ? AND source_id BETWEEN ? AND ?`, [deviceId, min, max]);
-      return Number(row.n);
-    }
+    // Keys are distinct, so a batch that fills its whole range can be selected by range, a cheap index scan.
+    if (max - min + 1 === ints.length) return [["source_id BETWEEN ? AND ?", [min, max]]];
   }
-  let n = 0;
+  const filters: [string, unknown[]][] = [];
   for (let i = 0; i < keys.length; i += IN_LIST) {
     const slice = keys.slice(i, i + IN_LIST);
-    const [row] = await conn.query(
-      `SELECT COUNT(*) AS n FROM ${table} WHERE source_device = ? AND source_id IN (${slice.map(() => "?").join(", ")})`,
-      [deviceId, ...slice],
-    );
+    filters.push([`source_id IN (${slice.map(() => "?").join(", ")})`, slice]);
+  }
+  return filters;
+}
+
+/** How many of `keys` exist in `table` for the device (and, in unmapped_rows, the table name `scope`). */
+async function countExisting(conn: PoolConnection, table: string, intKeys: boolean, scope: [string, string][], keys: (number | string)[]): Promise<number> {
+  const where = scope.map(([column]) => `${q(column)} = ? AND `).join("");
+  let n = 0;
+  for (const [filter, params] of keyFilters(keys, intKeys)) {
+    const [row] = await conn.query(`SELECT COUNT(*) AS n FROM ${q(table)} WHERE ${where}${filter}`, [...scope.map(([, v]) => v), ...params]);
     n += Number(row.n);
   }
   return n;
+}
+
+/** The stored identity values of those of `keys` the device already has, as the server stores them (datetimes as DATETIME(6) text). */
+async function storedIdentities(conn: PoolConnection, t: MirroredTable, deviceId: string, keys: (number | string)[]): Promise<Record<string, unknown>[]> {
+  const columns = ["source_id", ...t.identity].map(q).join(", ");
+  const stored: Record<string, unknown>[] = [];
+  for (const [filter, params] of keyFilters(keys, t.keyType === "int")) {
+    const rows = await conn.query({ sql: `SELECT ${columns} FROM ${q(t.name)} WHERE source_device = ? AND ${filter}`, dateStrings: true }, [deviceId, ...params]);
+    for (const row of rows) stored.push(row);
+  }
+  return stored;
+}
+
+const same = (a: unknown, b: unknown) => (typeof a === "bigint" ? Number(a) : a) === (typeof b === "bigint" ? Number(b) : b);
+
+/** Adds to `found` each stored row whose identity differs from the row sent under its key; values compare as stored (validation normalised the sent ones). */
+function collectConflicts(t: MirroredTable, stored: Record<string, unknown>[], slice: SyncRow[], found: { list: Conflict[]; total: number }) {
+  if (stored.length === 0) return;
+  const sent = new Map(slice.map((r) => [String(r[t.key]), r]));
+  for (const row of stored) {
+    const mine = sent.get(String(row.source_id))!;
+    if (t.identity.every((c) => same(row[c], mine[c]))) continue;
+    found.total++;
+    if (found.list.length < MAX_CONFLICTS) {
+      const pick = (r: Record<string, unknown>) => Object.fromEntries(t.identity.map((c) => [c, typeof r[c] === "bigint" ? Number(r[c]) : r[c]]));
+      found.list.push({ table: t.name, id: mine[t.key] as number | string, stored: pick(row), sent: pick(mine) });
+    }
+  }
+}
+
+/**
+ * How many of the slice's keys the device already has. For a table with
+ * identity columns it reads their identity values and records conflicts;
+ * the statement is issued now, before the slice's upsert on the same
+ * connection, so it sees the rows as they were.
+ */
+function existingKeys(conn: PoolConnection, t: MirroredTable, deviceId: string, slice: SyncRow[], conflicts: { list: Conflict[]; total: number }): Promise<number> {
+  const keys = slice.map((r) => r[t.key] as number | string);
+  if (keys.length === 0) return Promise.resolve(0);
+  if (t.identity.length === 0) return countExisting(conn, t.name, t.keyType === "int", [["source_device", deviceId]], keys);
+  return storedIdentities(conn, t, deviceId, keys).then((stored) => {
+    collectConflicts(t, stored, slice, conflicts);
+    return stored.length;
+  });
 }
 
 /**
@@ -92,7 +175,7 @@ async function countExisting(conn: PoolConnection, t: MirroredTable, deviceId: s
  * that reads back as the same double, so MySQL stores exactly the number sent.
  */
 function parameterRows(t: MirroredTable, rows: SyncRow[], provenance: [string, string, string]): (string | null)[][] {
-  const names = [t.key, ...t.columns.map((c) => c.name)];
+  const names = [t.key, ...t.columns.map((c) => c.name), EXTRA_COLUMN];
   return rows.map((row) => {
     const values: (string | null)[] = new Array(names.length + 3);
     for (let i = 0; i < names.length; i++) {
@@ -112,29 +195,71 @@ function started<T>(work: Promise<T>): Promise<T> {
   return work;
 }
 
+/** How many unknown column names a receipt lists per table (a row can only bring so many, but a hostile one could bring thousands). */
+const MAX_UNKNOWN_LISTED = 100;
+
+function receipt(valid: number, updated: number, unknown: Set<string>): TableReceipt {
+  const out: TableReceipt = { inserted: valid - updated, updated, errors: 0 };
+  if (unknown.size) out.unknownColumns = [...unknown].sort().slice(0, MAX_UNKNOWN_LISTED);
+  return out;
+}
+
 /**
  * Validates and upserts one table's rows, a slice at a time. The connection
- * runs its statements in order, so each slice's count sees the table before
- * that slice's upsert. After the first problem nothing more is written (the
- * transaction will roll back), but validation goes on so every problem is counted.
+ * runs its statements in order, so each slice's look at existing keys sees
+ * the table before that slice's upsert. After the first problem nothing more
+ * is written (the transaction will roll back), but validation goes on so
+ * every problem is counted.
  */
-async function upsertTable(conn: PoolConnection, t: MirroredTable, batch: SyncBatch, rows: unknown[], syncedAt: string, issues: Issue[]): Promise<TableReceipt> {
+async function upsertTable(
+  conn: PoolConnection,
+  t: MirroredTable,
+  batch: SyncBatch,
+  rows: unknown[],
+  syncedAt: string,
+  issues: Issue[],
+  conflicts: { list: Conflict[]; total: number },
+): Promise<TableReceipt> {
   const seen = new Map<unknown, number>();
+  const unknown = new Set<string>();
   const counts: Promise<number>[] = [];
   const writes: Promise<unknown>[] = [];
   let valid = 0;
   for (let from = 0; from < rows.length; from += SLICE_ROWS) {
-    const slice = validateRows(t, rows, from, Math.min(from + SLICE_ROWS, rows.length), seen, issues);
+    const slice = validateRows(t, rows, from, Math.min(from + SLICE_ROWS, rows.length), seen, issues, unknown);
     if (issues.length) continue;
     valid += slice.length;
-    counts.push(started(countExisting(conn, t, batch.deviceId, slice.map((r) => r[t.key] as number | string))));
+    counts.push(started(existingKeys(conn, t, batch.deviceId, slice, conflicts)));
     writes.push(started(conn.batch(UPSERT[t.name], parameterRows(t, slice, [batch.deviceId, syncedAt, batch.batchId]))));
     // Let the statements go out on the socket before the next slice keeps the CPU busy.
     await new Promise((resolve) => setImmediate(resolve));
   }
   const updated = (await Promise.all(counts)).reduce((n, c) => n + c, 0);
   await Promise.all(writes);
-  return { inserted: valid - updated, updated, errors: 0 };
+  return receipt(valid, updated, unknown);
+}
+
+const UPSERT_UNMAPPED =
+  "INSERT INTO unmapped_rows (source_device, table_name, source_id, data, synced_at, sync_batch_id) VALUES (?, ?, ?, ?, ?, ?) " +
+  "ON DUPLICATE KEY UPDATE data = VALUES(data), synced_at = VALUES(synced_at), sync_batch_id = VALUES(sync_batch_id)";
+
+/**
+ * Keeps the rows of a table the server does not know in unmapped_rows,
+ * upserted by (device, table, key) like a mirrored table's. There is no
+ * identity to compare, so a row is replaced by whatever is sent under its key.
+ */
+async function upsertUnmapped(conn: PoolConnection, table: { name: string; key: string; rows: unknown[] }, batch: SyncBatch, syncedAt: string, issues: Issue[]): Promise<TableReceipt> {
+  const seen = new Map<string, number>();
+  let valid = 0;
+  let updated = 0;
+  for (let from = 0; from < table.rows.length; from += SLICE_ROWS) {
+    const slice: UnmappedRow[] = validateUnmappedRows(table.name, table.key, table.rows, from, Math.min(from + SLICE_ROWS, table.rows.length), seen, issues);
+    if (issues.length || slice.length === 0) continue;
+    valid += slice.length;
+    updated += await countExisting(conn, "unmapped_rows", false, [["source_device", batch.deviceId], ["table_name", table.name]], slice.map((r) => r.sourceId));
+    await conn.batch(UPSERT_UNMAPPED, slice.map((r) => [batch.deviceId, table.name, r.sourceId, r.data, syncedAt, batch.batchId]));
+  }
+  return { ...receipt(valid, updated, new Set()), unmapped: true };
 }
 
 /** Creates or touches the device row. Its row lock, held to commit, serialises the device's batches. */
@@ -175,7 +300,8 @@ async function lockHistory(conn: PoolConnection, batch: SyncBatch, startedAt: st
 async function saveHistory(conn: PoolConnection, batchId: string, prior: History, attempt: Record<string, TableReceipt | undefined>, completedAt: string) {
   const tables = { ...prior };
   for (const [name, receipt] of Object.entries(attempt)) {
-    const before = tables[name] ?? { inserted: 0, updated: 0, status: "failed", attempts: 0 };
+    // Own keys only: an unmapped table may be called "constructor".
+    const before = Object.hasOwn(tables, name) ? tables[name]! : { inserted: 0, updated: 0, status: "failed" as const, attempts: 0 };
     tables[name] = {
       inserted: before.inserted + (receipt?.inserted ?? 0),
       updated: before.updated + (receipt?.updated ?? 0),
@@ -215,6 +341,7 @@ async function inTransaction<T>(pool: Pool, work: (conn: PoolConnection) => Prom
 }
 
 export type BatchReceipt = {
+  /** Per table, mirrored and unmapped, in the order of the request. */
   tables: Record<string, TableReceipt>;
   /** The batch completed at least one drive (a drive_end whose drive_start is on the server); each is queued for analysis. */
   analysisQueued: boolean;
@@ -222,18 +349,22 @@ export type BatchReceipt = {
 
 /**
  * Validates and writes the batch atomically; returns exact per-table counts,
- * or throws RowsInvalid. Each drive the batch completed is queued for analysis
- * in the same transaction, so a job exists exactly when its rows do.
+ * or throws RowsInvalid or DifferentDatabase. Each drive the batch completed
+ * is queued for analysis in the same transaction, so a job exists exactly
+ * when its rows do.
  */
 export function writeBatch(pool: Pool, batch: SyncBatch, startedAt: Date, clock: Clock): Promise<BatchReceipt> {
   const syncedAt = sqlTimestamp(startedAt);
   return inTransaction(pool, async (conn) => {
     await touchDevice(conn, batch, syncedAt);
     const history = await lockHistory(conn, batch, syncedAt);
-    const receipts: Record<string, TableReceipt> = {};
+    const receipts: Record<string, TableReceipt> = Object.create(null);
     const issues: Issue[] = [];
-    for (const { table, rows } of batch.tables) receipts[table.name] = await upsertTable(conn, table, batch, rows, syncedAt, issues);
+    const conflicts = { list: [] as Conflict[], total: 0 };
+    for (const { table, rows } of batch.tables) receipts[table.name] = await upsertTable(conn, table, batch, rows, syncedAt, issues, conflicts);
+    for (const table of batch.unmapped ?? []) receipts[table.name] = await upsertUnmapped(conn, table, batch, syncedAt, issues);
     if (issues.length) throw new RowsInvalid(issues);
+    if (conflicts.total) throw new DifferentDatabase(conflicts.list, conflicts.total);
     const connectionLog = batch.tables.find((t) => t.table.name === "connection_log")?.rows ?? [];
     const drives = await completedDrives(conn, batch.deviceId, connectionLog);
     for (const drive of drives) await enqueueDrive(conn, batch.deviceId, batch.batchId, drive, startedAt);
@@ -248,6 +379,7 @@ export function recordFailure(pool: Pool, batch: SyncBatch, startedAt: Date, clo
   return inTransaction(pool, async (conn) => {
     await touchDevice(conn, batch, at);
     const history = await lockHistory(conn, batch, at);
-    await saveHistory(conn, batch.batchId, history, Object.fromEntries(batch.tables.map((t) => [t.table.name, undefined])), sqlTimestamp(clock.now()));
+    const names = [...batch.tables.map((t) => t.table.name), ...(batch.unmapped ?? []).map((t) => t.name)];
+    await saveHistory(conn, batch.batchId, history, Object.fromEntries(names.map((name) => [name, undefined])), sqlTimestamp(clock.now()));
   });
 }

@@ -16,6 +16,10 @@ Writes deterministic EclipseTuner drives into a new SQLite file.
   --seed N        PRNG seed (default 1); same options give the same rows
   --start TIME    first drive start, UTC (default "${DEFAULT_START}")
   --legacy        older Pi schema: no profiles table, no data_source/drive_id
+  --current       today's Pi schema: adds drive_summary, dtc_log, dtc_freeze_frame,
+                  battery_health_log and the Pi-only drive_counter, pi_state and
+                  startup_log; the last drive never logs its drive_end
+  --data-source S physics_sim (default) or real: the rows' data_source
   --rows N        instead of --drives: exactly N realtime_data rows, fast
   --append        add drives to an existing file
   --follow        append readings live until SIGTERM/SIGINT (with --rate)
@@ -43,6 +47,8 @@ async function main(argv: string[]): Promise<void> {
         seed: { type: "string" },
         start: { type: "string" },
         legacy: { type: "boolean" },
+        current: { type: "boolean" },
+        "data-source": { type: "string" },
         rows: { type: "string" },
         append: { type: "boolean" },
         follow: { type: "boolean" },
@@ -66,7 +72,7 @@ async function main(argv: string[]): Promise<void> {
   if (values.follow) {
     const rate = numberArg(values, "rate");
     if (rate === undefined) throw new UsageError("--follow needs --rate (rows per second)", `npm run simulate -- --out ${out} --follow --rate 200`);
-    for (const other of ["drives", "minutes", "start", "legacy", "rows", "append"]) {
+    for (const other of ["drives", "minutes", "start", "legacy", "current", "data-source", "rows", "append"]) {
       if (values[other] !== undefined) throw new UsageError(`--${other} does not apply to --follow`, `npm run simulate -- --out ${out} --follow --rate ${rate}`);
     }
     const stop = new AbortController();
@@ -88,6 +94,8 @@ async function main(argv: string[]): Promise<void> {
     seed,
     start: values.start as string | undefined,
     legacy: values.legacy as boolean | undefined,
+    current: values.current as boolean | undefined,
+    dataSource: values["data-source"] as "physics_sim" | "real" | undefined,
     realtimeRows: numberArg(values, "rows"),
     append: values.append as boolean | undefined,
   });

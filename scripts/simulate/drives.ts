@@ -6,8 +6,9 @@
 import { existsSync, rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ALERTS, obd, PIDS, Rng, type Overheat } from "./physics.ts";
-import { createEclipseSchema, indexSql, openPiFile, resumePoint, shapeOf, tableNames, tableSql } from "./schema.ts";
-import { DATA_SOURCE, micros, PLAIN, Poll, Stamper, Writer } from "./writer.ts";
+import { CurrentPi } from "./current.ts";
+import { createEclipseSchema, indexSql, openPiFile, resumePoint, shapeOf, tableNames, tableSql, type PiSchema } from "./schema.ts";
+import { DATA_SOURCE, micros, PLAIN, Poll, Stamper, Writer, type DataSource } from "./writer.ts";
 
 export type SimulateOptions = {
   /** SQLite file to create (must not exist, or pass append: true). */
@@ -22,6 +23,15 @@ export type SimulateOptions = {
   start?: string;
   /** Older Pi schema: no data_source/drive_id columns and no profiles table. */
   legacy?: boolean;
+  /**
+   * Today's Pi schema (as the Pi app's own upgrade leaves it): adds
+   * drive_summary, dtc_log, dtc_freeze_frame, battery_health_log and the
+   * Pi-only drive_counter, pi_state and startup_log (scripts/simulate/current.ts).
+   * The run's last drive never logs its drive_end: the Pi shut down mid-drive.
+   */
+  current?: boolean;
+  /** data_source of every row: "physics_sim" (default) or "real", as a Pi on the road tags them. */
+  dataSource?: DataSource;
   /**
    * Instead of drives/minutes: exactly this many realtime_data rows (plus drive
    * events), written fast. The new file lacks realtime_data's three secondary
@@ -119,6 +129,9 @@ export function simulate(opts: SimulateOptions): SimulateSummary {
     throw new UsageError(`start "${opts.start}" is not a datetime like ${DEFAULT_START}`, `--start "${DEFAULT_START}"`);
   }
   const overheat = opts.overheat && overheatTicks(opts.overheat, drives, bulk);
+  if (opts.legacy && opts.current) throw new UsageError("legacy and current are two different Pi schemas; pass one of them");
+  const dataSource = opts.dataSource ?? DATA_SOURCE;
+  if (dataSource !== "physics_sim" && dataSource !== "real") throw new UsageError(`dataSource must be physics_sim or real (got ${JSON.stringify(opts.dataSource)})`);
   const existed = existsSync(opts.out);
   if (existed && !opts.append) throw new UsageError(`${opts.out} already exists`, `choose a new --out, or pass --append to add drives to it`);
 
@@ -126,10 +139,12 @@ export function simulate(opts: SimulateOptions): SimulateSummary {
   let done = false;
   try {
     const shape = shapeOf(db);
-    if (shape !== "none" && opts.legacy !== undefined && opts.legacy !== (shape === "legacy")) {
-      throw new UsageError(`${opts.out} has the ${shape} schema, which does not match legacy: ${opts.legacy}`, "append without --legacy; the file's schema is used");
+    for (const [flag, set] of [["legacy", opts.legacy], ["current", opts.current]] as const) {
+      if (shape !== "none" && set !== undefined && set !== (shape === flag)) {
+        throw new UsageError(`${opts.out} has the ${shape} schema, which does not match ${flag}: ${set}`, `append without --${flag}; the file's schema is used`);
+      }
     }
-    const legacy = shape === "none" ? (opts.legacy ?? false) : shape === "legacy";
+    const schema: PiSchema = shape !== "none" ? shape : opts.current ? "current" : opts.legacy ? "legacy" : "modern";
     const resume = resumePoint(db, shape);
     const firstUs = startUs ?? (resume.lastUs === undefined ? DEFAULT_START_US : resume.lastUs + 30 * 60e6);
     if (existed) db.exec("PRAGMA journal_mode = WAL");
@@ -137,14 +152,15 @@ export function simulate(opts: SimulateOptions): SimulateSummary {
       // A brand-new scratch file: skip the journal and fsyncs while filling it, and build indexes once at the end.
       db.exec("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF");
     }
-    db.exec(tableSql(legacy));
-    if (existed) db.exec(indexSql());
-    const w = new Writer(db, legacy, tableNames(db));
+    db.exec(tableSql(schema));
+    if (existed) db.exec(indexSql({ schema }));
+    const w = new Writer(db, schema === "legacy", tableNames(db), dataSource);
+    const current = schema === "current" ? new CurrentPi(w, seed, new Stamper(new Rng(seed, -4))) : undefined;
     const written = bulk
-      ? writeBulk(w, { seed, minutes, rows: bulkRows, firstUs, firstDrive: resume.nextDrive })
-      : writeDrives(w, { seed, minutes, drives, firstUs, firstDrive: resume.nextDrive, fresh: !existed, overheat });
+      ? writeBulk(w, { seed, minutes, rows: bulkRows, firstUs, firstDrive: resume.nextDrive, current })
+      : writeDrives(w, { seed, minutes, drives, firstUs, firstDrive: resume.nextDrive, fresh: !existed, overheat, current });
     // Building realtime_data's three indexes takes SQLite about as long as writing the rows, so bulk files skip them.
-    if (!existed) db.exec(`${indexSql({ realtime: !bulk })}\nPRAGMA journal_mode = WAL`);
+    if (!existed) db.exec(`${indexSql({ realtime: !bulk, schema })}\nPRAGMA journal_mode = WAL`);
     done = true;
     return { drives: written, rows: w.counts };
   } finally {
@@ -154,7 +170,7 @@ export function simulate(opts: SimulateOptions): SimulateSummary {
   }
 }
 
-type DrivePlan = { seed: number; minutes: number; firstUs: number; firstDrive: number };
+type DrivePlan = { seed: number; minutes: number; firstUs: number; firstDrive: number; current?: CurrentPi };
 
 function overheatTicks(o: NonNullable<SimulateOptions["overheat"]>, drives: number, bulk: boolean): Overheat & { drive: number } {
   if (bulk) throw new UsageError("overheat applies to drives, not to realtimeRows");
@@ -188,15 +204,18 @@ function writeDrives(w: Writer, plan: DrivePlan & { drives: number; fresh: boole
       true,
     );
     if (!w.legacy) {
-      w.insert("profiles", { id: "daily", name: "Daily", description: "Commuting and errands", polling_interval_ms: 1000, created_at: day, updated_at: day, data_source: DATA_SOURCE }, true);
-      w.insert("profiles", { id: "performance", name: "Performance", description: "Spirited driving and pulls to redline", polling_interval_ms: 1000, created_at: day, updated_at: day, data_source: DATA_SOURCE }, true);
+      w.insert("profiles", { id: "daily", name: "Daily", description: "Commuting and errands", polling_interval_ms: 1000, created_at: day, updated_at: day, data_source: w.dataSource }, true);
+      w.insert("profiles", { id: "performance", name: "Performance", description: "Spirited driving and pulls to redline", polling_interval_ms: 1000, created_at: day, updated_at: day, data_source: w.dataSource }, true);
     }
     if (plan.fresh) {
       for (const [name, value] of [["ELM_VERSION", "ELM327 v1.4b"], ["OBD_COMPLIANCE", "OBD-II as defined by the CARB"], ["PIDS_A", "BE3EB813"]] as const) {
         w.insert("static_data", { vin: VIN, parameter_name: name, value, unit: null, queried_at: day });
       }
     }
+    plan.current?.begin(plan.firstUs, plan.fresh);
   });
+  // On today's Pi the last drive never logs its end: the Pi shut down mid-drive, as real Pis do.
+  const unfinished = plan.current ? plan.drives - 1 : -1;
 
   for (let n = 0; n < plan.drives; n++) {
     const driveId = plan.firstDrive + n;
@@ -211,10 +230,13 @@ function writeDrives(w: Writer, plan: DrivePlan & { drives: number; fresh: boole
     const stats = PIDS.map(() => new Stats());
     const above = [false, false];
     const mac = r.chance(0.8) ? "00:1D:A5:68:98:8B" : "/dev/rfcomm0";
+    const finished = n !== unfinished;
 
     w.db.transaction(() => {
-      w.insert("power_log", { timestamp: stamp.format(startUs - 12e6), event_type: "power_restored", power_source: "external", on_ac_power: 1 });
-      w.insert("battery_log", { timestamp: stamp.format(startUs - 10e6), event_type: "pre_crank", voltage: obd.step(r.between(12.35, 12.7), 1000, 20), warning_threshold: 12, critical_threshold: 11.5 });
+      plan.current?.boot(driveId, startUs - 40e6, true);
+      w.insert("power_log", { timestamp: stamp.format(startUs - 12e6), event_type: "power_restored", power_source: "external", on_ac_power: 1, ...(plan.current ? { vcell: 4.18 } : {}) });
+      const preCrankV = obd.step(r.between(12.35, 12.7), 1000, 20);
+      w.insert("battery_log", { timestamp: stamp.format(startUs - 10e6), event_type: "pre_crank", voltage: preCrankV, warning_threshold: 12, critical_threshold: 11.5 });
       if (r.chance(0.3)) {
         w.event(startUs - 8e6, stamp, "connect_attempt", null, { mac_address: mac, success: 0, error_message: r.pick(FAILURES), retry_count: 1 });
         w.event(startUs - 4e6, stamp, "connected", null, { mac_address: mac, retry_count: 1 });
@@ -224,10 +246,12 @@ function writeDrives(w: Writer, plan: DrivePlan & { drives: number; fresh: boole
       }
       w.insert("battery_log", { timestamp: stamp.format(startUs - 1e6), event_type: "cranking", voltage: obd.step(r.between(10.1, 10.9), 1000, 20), warning_threshold: 12, critical_threshold: 11.5 });
       w.event(startUs, stamp, "drive_start", driveId);
+      plan.current?.startDrive(driveId, startUs, { ambient, coolant, batteryV: preCrankV });
 
       for (let k = 1; k <= ticks; k++) {
         poll.next(startUs + k * 1e6);
         insertReadings(poll);
+        if (k === Math.ceil(ticks / 3)) plan.current?.dtcs(n, driveId, startUs + k * 1e6, poll.car);
         poll.car.values.forEach((value, pid) => stats[pid]!.add(value));
         ALERTS.forEach((alert, i) => {
           const value = poll.car.values[alert.pid]!;
@@ -239,20 +263,25 @@ function writeDrives(w: Writer, plan: DrivePlan & { drives: number; fresh: boole
         });
       }
 
+      if (!finished) {
+        // Power gone mid-drive: the UPS drain event opens and the Pi dies before closing it; nothing after this is logged.
+        plan.current?.drain(driveId, endUs - 5e6, undefined);
+        return;
+      }
       w.event(endUs, stamp, "drive_end", driveId);
       const analysed = stamp.format(endUs);
       const created = stamp.format(endUs, PLAIN);
       PIDS.forEach((p, pid) => {
         const s = stats[pid]!;
         const std = s.std();
-        w.insert("statistics", { parameter_name: p.name, analysis_date: analysed, profile_id: profile, max_value: s.max, min_value: s.min, avg_value: s.mean, mode_value: s.mode(), std_1: std, std_2: 2 * std, outlier_min: s.mean - 2 * std, outlier_max: s.mean + 2 * std, sample_count: s.count, created_at: created, drive_id: driveId, data_source: DATA_SOURCE });
+        w.insert("statistics", { parameter_name: p.name, analysis_date: analysed, profile_id: profile, max_value: s.max, min_value: s.min, avg_value: s.mean, mode_value: s.mode(), std_1: std, std_2: 2 * std, outlier_min: s.mean - 2 * std, outlier_max: s.mean + 2 * std, sample_count: s.count, created_at: created, drive_id: driveId, data_source: w.dataSource });
       });
 
       // Recommendations: two after the first drive, one after each later drive; the run's last repeats the first.
       const recs = n === 0 ? 2 : 1;
       for (let i = 0; i < recs; i++) {
         const original = n === 0 && i === 0;
-        const repeat = !original && n === plan.drives - 1 && i === recs - 1;
+        const repeat = !original && n === plan.drives - (plan.current ? 2 : 1) && i === recs - 1;
         w.insert("ai_recommendations", {
           timestamp: analysed,
           recommendation: original || repeat ? RECOMMENDATIONS[0] : r.pick(RECOMMENDATIONS.slice(1)),
@@ -268,14 +297,16 @@ function writeDrives(w: Writer, plan: DrivePlan & { drives: number; fresh: boole
       const quarter = (endUs - startUs) / 4;
       const calibration = w.legacy ? "daily" : "performance";
       if (n === 0) {
-        w.insert("calibration_sessions", { start_time: stamp.format(startUs + quarter), end_time: stamp.format(startUs + 2 * quarter), notes: "Baseline: stock boost, 93 octane", profile_id: calibration, created_at: stamp.format(startUs + quarter, PLAIN), data_source: DATA_SOURCE });
+        w.insert("calibration_sessions", { start_time: stamp.format(startUs + quarter), end_time: stamp.format(startUs + 2 * quarter), notes: "Baseline: stock boost, 93 octane", profile_id: calibration, created_at: stamp.format(startUs + quarter, PLAIN), data_source: w.dataSource });
       }
       if (n === plan.drives - 1) {
-        w.insert("calibration_sessions", { start_time: stamp.format(startUs + 3 * quarter), end_time: null, notes: "Boost controller at 15 psi; session still open", profile_id: calibration, created_at: stamp.format(startUs + 3 * quarter, PLAIN), data_source: DATA_SOURCE });
+        w.insert("calibration_sessions", { start_time: stamp.format(startUs + 3 * quarter), end_time: null, notes: "Boost controller at 15 psi; session still open", profile_id: calibration, created_at: stamp.format(startUs + 3 * quarter, PLAIN), data_source: w.dataSource });
       }
 
       w.event(endUs + 3e6, stamp, "disconnect", null, { mac_address: mac });
-      w.insert("power_log", { timestamp: stamp.format(endUs + 8e6), event_type: "power_lost", power_source: "battery", on_ac_power: 0 });
+      w.insert("power_log", { timestamp: stamp.format(endUs + 8e6), event_type: "power_lost", power_source: "battery", on_ac_power: 0, ...(plan.current ? { vcell: 4.12 } : {}) });
+      // Key off: the UPS carries the Pi through its shutdown.
+      plan.current?.drain(driveId, endUs + 8e6, endUs + 8e6 + 35e6);
     });
 
     // The engine cools toward ambient while parked (hyperbolic, to stay off Math.exp).
@@ -300,6 +331,7 @@ function writeBulk(w: Writer, plan: DrivePlan & { rows: number }): number {
       const poll = new Poll(new Rng(plan.seed, driveId), stamp, { ticks, performance: false, ambient, coolant: ambient, ltft });
       const insertReadings = w.readings("daily", driveId);
       w.event(driveUs, stamp, "drive_start", driveId);
+      plan.current?.startDrive(driveId, driveUs, { ambient, coolant: ambient, batteryV: 12.6 });
       let k = 1;
       for (; k <= ticks && left > 0; k++) {
         poll.next(driveUs + k * 1e6);
@@ -337,8 +369,8 @@ export async function follow(path: string, opts: { rate: number; signal: AbortSi
   try {
     db.exec("PRAGMA journal_mode = WAL");
     const shape = shapeOf(db);
-    createEclipseSchema(db, { legacy: shape === "legacy" });
-    const w = new Writer(db, shape === "legacy", ["realtime_data", "connection_log"]);
+    createEclipseSchema(db, { legacy: shape === "legacy", current: shape === "current" });
+    const w = new Writer(db, shape === "legacy", ["realtime_data", "connection_log", "drive_summary", "drive_counter"]);
     const resume = resumePoint(db, shape);
     const driveId = resume.nextDrive;
     const startUs = resume.lastUs === undefined ? DEFAULT_START_US : resume.lastUs + 60e6;
@@ -346,7 +378,10 @@ export async function follow(path: string, opts: { rate: number; signal: AbortSi
     const { ambient, ltft } = runState(seed);
     const poll = new Poll(new Rng(seed, driveId), stamp, { ticks: Number.MAX_SAFE_INTEGER, performance: false, ambient, coolant: ambient, ltft });
     const insertReadings = w.readings("daily", driveId);
-    db.transaction(() => w.event(startUs, stamp, "drive_start", driveId));
+    db.transaction(() => {
+      w.event(startUs, stamp, "drive_start", driveId);
+      if (shape === "current") new CurrentPi(w, seed, stamp).startDrive(driveId, startUs, { ambient, coolant: ambient, batteryV: 12.6 });
+    });
 
     let tick = 0;
     let pid: number = PIDS.length;

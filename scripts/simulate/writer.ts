@@ -7,8 +7,11 @@ import type { SqlValue, SqliteDb, Statement } from "../../client/sqlite.ts";
 import { toSqlDatetime } from "../../lib/time.ts";
 import { Car, PIDS, type CarSpec, type Rng } from "./physics.ts";
 
-/** EclipseTuner's tag for simulator output (its enum: real, replay, physics_sim, fixture). */
+/** EclipseTuner's tag for simulator output (its enum: real, replay, physics_sim, fixture); the default. */
 export const DATA_SOURCE = "physics_sim";
+
+/** What the simulator can tag its rows with: its own tag, or `real`, as a Pi on the road writes. */
+export type DataSource = "physics_sim" | "real";
 
 /** Microseconds since the epoch for a datetime in one of the Pi's formats, or undefined when it is not one. */
 export function micros(text: string): number | undefined {
@@ -20,7 +23,8 @@ export function micros(text: string): number | undefined {
 
 const MICRO = 0;
 export const PLAIN = 1;
-const ISO = 2;
+/** `…THH:MM:SSZ`, the canonical UTC form the current Pi writes in its newer tables. */
+export const ISO = 2;
 
 /** Formats times the three ways Pis write them; remembers the last second because rows arrive in time order. */
 export class Stamper {
@@ -80,6 +84,7 @@ export class Writer {
     readonly db: SqliteDb,
     readonly legacy: boolean,
     tables: string[],
+    readonly dataSource: DataSource = DATA_SOURCE,
   ) {
     for (const t of tables) this.counts[t] = 0;
   }
@@ -115,7 +120,7 @@ export class Writer {
       params[at + 3] = PIDS[pid]!.unit;
       params[at + 4] = profile;
       if (width === 7) {
-        params[at + 5] = DATA_SOURCE;
+        params[at + 5] = this.dataSource;
         params[at + 6] = driveId;
       }
     };
@@ -141,7 +146,7 @@ export class Writer {
       success: 1,
       error_message: null,
       retry_count: 0,
-      data_source: DATA_SOURCE,
+      data_source: this.dataSource,
       drive_id: driveId,
       ...extra,
     });

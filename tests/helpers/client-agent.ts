@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { discoverTables } from "../../client/delta.ts";
 import { openDb, type SqlValue } from "../../client/sqlite.ts";
 import { TABLES, type TableName } from "../../lib/tables.ts";
 import { toSqlDatetime } from "../../lib/time.ts";
@@ -153,45 +154,72 @@ export function marks(dbPath: string): Record<string, number> {
   }
 }
 
-/** A value as both sides should hold it: datetimes in MySQL's UTC DATETIME(6) form. */
+/** A value as both sides should hold it: datetimes in MySQL's UTC DATETIME(6) form, JSON parsed. */
 function normalise(kind: string, v: unknown): unknown {
   if (v === null || v === undefined) return null;
   if (kind === "datetime") return toSqlDatetime(String(v)) ?? `unparseable ${String(v)}`;
+  if (kind === "json") return typeof v === "string" ? JSON.parse(v) : v;
   if (typeof v === "bigint") return Number(v);
   return v;
 }
 
+/** MariaDB's JSON is LONGTEXT (text); MySQL 8's comes back parsed. */
+const parsed = (v: unknown) => (typeof v === "string" ? JSON.parse(v) : (v ?? null));
+
 /**
- * The Pi's rows and the server's rows for `deviceId`, table by table, both
- * normalised and sorted by key. Columns the Pi lacks must be NULL on the server.
+ * The Pi's rows and the server's rows for `deviceId`, both normalised and
+ * sorted by key: each mirrored table with the columns the server does not
+ * know as `extra` (null when none), and each other table the agent sends as
+ * `unmapped:<table>`, from unmapped_rows. Columns the Pi lacks must be NULL
+ * on the server.
  */
 export async function mirrorOf(t: TestApp, dbPath: string, deviceId: string, skip: Record<string, (string | number)[]> = {}) {
   const db = openDb(dbPath);
   const pi: Record<string, unknown[]> = {};
   const server: Record<string, unknown[]> = {};
+  const byKey = (a: any, b: any) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
   try {
     for (const table of TABLES) {
-      const have = new Set(db.prepare("SELECT name FROM pragma_table_info(?)").all(table.name).map((r) => String(r.name)));
-      if (!have.has(table.key)) continue;
-      const cols = table.columns.filter((c) => have.has(c.name));
-      const missing = table.columns.filter((c) => !have.has(c.name));
+      const have = db.prepare("SELECT name FROM pragma_table_info(?)").all(table.name).map((r) => String(r.name));
+      if (!have.includes(table.key)) continue;
+      const cols = table.columns.filter((c) => have.includes(c.name));
+      const missing = table.columns.filter((c) => !have.includes(c.name));
+      const known = new Set([table.key, ...cols.map((c) => c.name)]);
+      const unknown = have.filter((c) => !known.has(c));
       const key = (v: unknown) => (table.keyType === "int" ? Number(v) : String(v));
-      const byKey = (a: any, b: any) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
       const omit = new Set((skip[table.name] ?? []).map(String));
       pi[table.name] = db
         .prepare(`SELECT * FROM "${table.name}"`)
         .all()
         .filter((r) => !omit.has(String(r[table.key])))
-        .map((r) => ({ key: key(r[table.key]), ...Object.fromEntries(cols.map((c) => [c.name, normalise(c.type.kind, r[c.name])])) }))
+        .map((r) => ({
+          key: key(r[table.key]),
+          ...Object.fromEntries(cols.map((c) => [c.name, normalise(c.type.kind, r[c.name])])),
+          extra: unknown.length ? Object.fromEntries(unknown.map((c) => [c, r[c]])) : null,
+        }))
         .sort(byKey);
       const rows: any[] = await t.db.pool.query({ sql: `SELECT * FROM \`${table.name}\` WHERE source_device = ?`, dateStrings: true }, [deviceId]);
       server[table.name] = rows
         .map((r) => {
           for (const c of missing) if (r[c.name] !== null) throw new Error(`${table.name}.${c.name} should be NULL on the server`);
-          return { key: key(r.source_id), ...Object.fromEntries(cols.map((c) => [c.name, normalise(c.type.kind, r[c.name])])) };
+          return { key: key(r.source_id), ...Object.fromEntries(cols.map((c) => [c.name, normalise(c.type.kind, r[c.name])])), extra: parsed(r.extra) };
         })
         .sort(byKey);
     }
+    const sent = discoverTables(db).present.filter((src) => !src.mirrored);
+    for (const src of sent) {
+      const omit = new Set((skip[src.name] ?? []).map(String));
+      pi[`unmapped:${src.name}`] = db
+        .prepare(`SELECT * FROM "${src.name}"`)
+        .all()
+        .filter((r) => r[src.table.key] !== null && !omit.has(String(r[src.table.key])))
+        .map((r) => ({ key: String(r[src.table.key]), data: r }))
+        .sort(byKey);
+      server[`unmapped:${src.name}`] = [];
+    }
+    const unmapped: any[] = await t.db.pool.query("SELECT table_name, source_id, data FROM unmapped_rows WHERE source_device = ?", [deviceId]);
+    for (const r of unmapped) (server[`unmapped:${r.table_name}`] ??= []).push({ key: r.source_id, data: parsed(r.data) });
+    for (const rows of Object.values(server)) rows.sort(byKey);
   } finally {
     db.close();
   }
