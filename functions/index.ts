@@ -9,6 +9,8 @@ import { registerAnalyses } from "./analyses.ts";
 import { registerAnalyze } from "./analyze.ts";
 import { registerBackup } from "./backup.ts";
 import { registerBackups } from "./backups.ts";
+import { registerDeviceReadingsCsv } from "./device-readings-csv.ts";
+import { registerDeviceSeries } from "./device-series.ts";
 import { registerDocs } from "./docs.ts";
 import { registerHealth } from "./health.ts";
 import { registerMetrics } from "./metrics.ts";
@@ -26,6 +28,8 @@ export function createApp(deps: Deps): App {
   registerBackups(app);
   registerAnalyze(app);
   registerAnalyses(app);
+  registerDeviceSeries(app);
+  registerDeviceReadingsCsv(app);
   registerMetrics(app);
   registerDocs(app);
   return app;
