@@ -16,6 +16,7 @@ import { registerDeviceStatus } from "./device-status.ts";
 import { registerDocs } from "./docs.ts";
 import { registerHealth } from "./health.ts";
 import { registerMetrics } from "./metrics.ts";
+import { registerPages } from "./pages/index.ts";
 import { registerPing } from "./ping.ts";
 import { registerSync } from "./sync.ts";
 import { registerSyncState } from "./sync-state.ts";
@@ -36,5 +37,6 @@ export function createApp(deps: Deps): App {
   registerDeviceReadingsCsv(app);
   registerMetrics(app);
   registerDocs(app);
+  registerPages(app);
   return app;
 }
