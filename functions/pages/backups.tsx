@@ -27,7 +27,7 @@ const downloadUrl = (b: StoredBackup) => `/api/v1/backups/${encodeURIComponent(b
 function BackupTable({ backups, checks, now, csrf }: { backups: StoredBackup[]; checks: Map<string, BackupCheck>; now: Date; csrf: string }) {
   return (
     <div class="scroll">
-      <table>
+      <table class="stack">
         <thead>
           <tr>
             <th>stored</th>
@@ -40,23 +40,23 @@ function BackupTable({ backups, checks, now, csrf }: { backups: StoredBackup[]; 
         <tbody>
           {backups.map((b) => (
             <tr data-backup={b.filename} id={b.filename}>
-              <td>
+              <td data-label="stored">
                 <Ago at={b.storedAt} now={now} />
                 <br />
                 <code class="muted">{b.filename}</code>
               </td>
-              <td class="num" data-field="size" data-value={String(b.sizeBytes)}>
+              <td class="num" data-label="size" data-field="size" data-value={String(b.sizeBytes)}>
                 {bytes(b.sizeBytes)}
               </td>
-              <td>
+              <td data-label="sha256">
                 <span class="hash" data-field="sha256">
                   {b.sha256 ?? "(no sidecar)"}
                 </span>
               </td>
-              <td data-field="verified">
+              <td data-label="verified" data-field="verified">
                 <Verified check={checks.get(checkKey(b))} now={now} />
               </td>
-              <td>
+              <td data-label="">
                 <a href={downloadUrl(b)} download={b.filename} data-field="download">
                   Download
                 </a>

@@ -50,7 +50,7 @@ const piReports: Section = async (c, scope) => {
             ) : null}
             {s.quarantine.length ? (
               <div class="scroll">
-                <table data-field="quarantine">
+                <table class="stack" data-field="quarantine">
                   <thead>
                     <tr>
                       <th>table</th>
@@ -62,12 +62,12 @@ const piReports: Section = async (c, scope) => {
                   <tbody>
                     {s.quarantine.map((q) => (
                       <tr>
-                        <td>{q.table}</td>
-                        <td>
+                        <td data-label="table">{q.table}</td>
+                        <td data-label="row">
                           <code>{q.key}</code>
                         </td>
-                        <td>{q.error}</td>
-                        <td>{q.at ? <Time at={new Date(q.at)} /> : "–"}</td>
+                        <td data-label="why">{q.error}</td>
+                        <td data-label="since">{q.at ? <Time at={new Date(q.at)} /> : "–"}</td>
                       </tr>
                     ))}
                   </tbody>
@@ -117,7 +117,7 @@ const batches: Section = async (c, scope) => {
         <p class="muted">No batches{failedOnly ? " failed" : " yet"}.</p>
       ) : (
         <div class="scroll">
-          <table>
+          <table class="stack">
             <thead>
               <tr>
                 <th>started</th>
@@ -132,23 +132,23 @@ const batches: Section = async (c, scope) => {
             <tbody>
               {rows.map((b) => (
                 <tr data-batch={b.batchId}>
-                  <td>
+                  <td data-label="started">
                     <Time at={b.startedAt} />
                   </td>
-                  <td>{b.deviceId}</td>
-                  <td data-field="status">
+                  <td data-label="device">{b.deviceId}</td>
+                  <td data-label="status" data-field="status">
                     <Level level={b.status === "success" ? "ok" : "bad"}>{b.status}</Level>
                   </td>
-                  <td class="num" data-field="inserted">
+                  <td class="num" data-label="inserted" data-field="inserted">
                     {count(b.rowsInserted)}
                   </td>
-                  <td class="num" data-field="updated">
+                  <td class="num" data-label="updated" data-field="updated">
                     {count(b.rowsUpdated)}
                   </td>
-                  <td>
+                  <td data-label="tables">
                     <TablesCell tables={b.tables} />
                   </td>
-                  <td>
+                  <td data-label="batch">
                     <code>{b.batchId}</code>
                   </td>
                 </tr>

@@ -49,24 +49,49 @@ const alerts: FeedSource = async (pool, q) => {
   }));
 };
 
-/** Sync batches, with what they brought or which tables failed. */
+/** A batch that began within this of the device's next one belongs to the same sync (the agent sends a batch per table and chunk). */
+const SYNC_GAP_MS = 120_000;
+/** Batches read per feed item at most, so a long backlog of batches stays one bounded query. */
+const BATCHES_PER_ITEM = 50;
+
+type Sync = { device: string; newest: Date; oldest: Date; inserted: number; updated: number; tables: Set<string>; failed: Set<string> };
+
+/** Syncs: each device's run of batches close together is one item, with what it brought or which tables failed. */
 const syncs: FeedSource = async (pool, q) => {
-  const rows: { at: string; device: string; batch_id: string; status: string; rows_inserted: number; rows_updated: number; tables_synced: unknown }[] = await pool.query(
-    `SELECT ${asText("COALESCE(completed_at, started_at)")} AS at, device_id AS device, batch_id, status, rows_inserted, rows_updated, tables_synced FROM sync_history
+  const rows: { at: string; device: string; rows_inserted: number; rows_updated: number; tables_synced: unknown }[] = await pool.query(
+    `SELECT ${asText("COALESCE(completed_at, started_at)")} AS at, device_id AS device, rows_inserted, rows_updated, tables_synced FROM sync_history
      WHERE device_id IN (${inList(q.deviceIds)}) AND COALESCE(completed_at, started_at) < ? ORDER BY COALESCE(completed_at, started_at) DESC LIMIT ?`,
-    [...q.deviceIds, sqlTimestamp(q.before), q.limit],
+    [...q.deviceIds, sqlTimestamp(q.before), q.limit * BATCHES_PER_ITEM],
   );
-  return rows.map((r) => {
+  const runs: Sync[] = [];
+  const open = new Map<string, Sync>();
+  for (const r of rows) {
+    const at = fromSqlDatetime(r.at);
+    let run = open.get(r.device);
+    if (!run || run.oldest.getTime() - at.getTime() > SYNC_GAP_MS) {
+      run = { device: r.device, newest: at, oldest: at, inserted: 0, updated: 0, tables: new Set(), failed: new Set() };
+      runs.push(run);
+      open.set(r.device, run);
+    }
+    run.oldest = at;
+    run.inserted += Number(r.rows_inserted);
+    run.updated += Number(r.rows_updated);
     const tables = (typeof r.tables_synced === "string" ? JSON.parse(r.tables_synced) : r.tables_synced) as Record<string, { status: string }>;
-    const failed = Object.entries(tables).filter(([, t]) => t.status !== "success").map(([name]) => name);
-    const rowsText = `${count(r.rows_inserted)} inserted, ${count(r.rows_updated)} updated`;
+    for (const [name, t] of Object.entries(tables)) {
+      run.tables.add(name);
+      if (t.status !== "success") run.failed.add(name);
+    }
+  }
+  return runs.slice(0, q.limit).map((run) => {
+    const rowsText = `${count(run.inserted)} rows inserted, ${count(run.updated)} updated`;
+    const failed = [...run.failed];
     return {
-      at: fromSqlDatetime(r.at),
-      deviceId: r.device,
+      at: run.newest,
+      deviceId: run.device,
       kind: "sync",
-      text: r.status === "success" ? `Synced ${Object.keys(tables).join(", ")}: ${rowsText}` : `Sync ${r.status}: ${failed.join(", ")} failed (${rowsText})`,
-      level: r.status === "success" ? "ok" : "bad",
-      href: `/sync-history?device=${encodeURIComponent(r.device)}`,
+      text: failed.length ? `Sync failed for ${failed.join(", ")}; ${rowsText}` : `Synced ${run.tables.size} ${run.tables.size === 1 ? "table" : "tables"}: ${rowsText}`,
+      level: failed.length ? "bad" : "ok",
+      href: `/sync-history?device=${encodeURIComponent(run.device)}`,
     } satisfies FeedItem;
   });
 };
