@@ -84,7 +84,7 @@ try {
   let csvRows = 0;
   const csvMs = await median(async () => {
     csvRows = 0;
-    for await (const chunk of readingsCsv(pool, whole)) csvRows += chunk.reduce((k, b) => k + (b === 10 ? 1 : 0), 0);
+    for await (const chunk of readingsCsv(pool, whole)) for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) csvRows++;
   });
   Bun.gc(true);
   const baseline = rssMb(process.pid);
