@@ -113,6 +113,10 @@ describe("what a session reaches", () => {
       expect({ status: res.status, location: res.headers.get("location") }).toEqual({ status: 302, location: `/login?next=${encodeURIComponent(path)}` });
       expect(await res.text()).toBe("");
     }
+    // A form posted without a session goes to the sign-in page, which then leads to the overview, not back to the form's target.
+    const { body, ...type } = form({ deviceId: "pi-a" });
+    const post = await t.app.request("/backups/verify", { method: "POST", headers: { ...type, origin: ORIGIN }, body });
+    expect({ status: post.status, location: post.headers.get("location") }).toEqual({ status: 303, location: "/login?next=%2F" });
   });
 
   test("the API should accept the session cookie instead of X-API-Key", async () => {

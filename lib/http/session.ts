@@ -163,8 +163,10 @@ export function requireSession(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const session = await readSession(c);
     if (!session) {
+      // Back to the page after signing in; a form posted without a session is not replayed.
       const here = new URL(c.req.url);
-      return c.redirect(`/login?next=${encodeURIComponent(here.pathname + here.search)}`, 302);
+      const next = c.req.method === "GET" ? here.pathname + here.search : "/";
+      return c.redirect(`/login?next=${encodeURIComponent(next)}`, c.req.method === "GET" ? 302 : 303);
     }
     c.set("session", session);
     c.set("auth", session.auth);
