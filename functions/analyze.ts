@@ -10,23 +10,7 @@ import { AnalysisFailed, FindingSchema, RecommendationSchema, runAnalysis } from
 import { WindowTooLarge } from "../lib/analysis/drive-stats.ts";
 import { DeviceIdSchema, requireDevice } from "../lib/http/auth.ts";
 import { ApiError, ErrorBody, errorResponse as error, fieldError } from "../lib/http/errors.ts";
-import { fromSqlDatetime, toSqlDatetime } from "../lib/time.ts";
-
-const required = { error: (iss: { input?: unknown }) => (iss.input === undefined ? "is required" : "must be a string") };
-
-/** An ISO 8601 time as the Pi writes them; without a zone it is UTC. */
-const time = (example: string) =>
-  z
-    .string(required)
-    .transform((text, ctx) => {
-      const sql = toSqlDatetime(text);
-      if (sql === undefined) {
-        ctx.addIssue({ code: "custom", message: `must be an ISO 8601 time such as 2026-11-22T10:00:00Z, not ${JSON.stringify(text.slice(0, 40))}` });
-        return z.NEVER;
-      }
-      return fromSqlDatetime(sql);
-    })
-    .openapi({ type: "string", example, description: "ISO 8601; T or a space, optional fraction, optional Z or ±hh:mm (none = UTC)" });
+import { instant } from "../lib/readings/window.ts";
 
 const AnalyzeRequest = z
   .object({
@@ -36,8 +20,8 @@ const AnalyzeRequest = z
       .nullish()
       .openapi({ description: "The Pi's profile id, e.g. daily; numbers are accepted and read as text. Readings without a profile count too." }),
     deviceId: DeviceIdSchema.optional().openapi({ description: "Defaults to a device key's device, or to the only device the server knows" }),
-    driveStartTime: time("2026-11-22T10:00:00Z"),
-    driveEndTime: time("2026-11-22T10:30:00Z"),
+    driveStartTime: instant("2026-11-22T10:00:00Z"),
+    driveEndTime: instant("2026-11-22T10:30:00Z"),
     parameters: z
       .array(z.string().min(1).max(128))
       .min(1)

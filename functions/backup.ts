@@ -21,6 +21,7 @@ import {
   stageUpload,
   type Staged,
 } from "../lib/backup/store.ts";
+import { recordCheck } from "../lib/backup/checks.ts";
 import { ApiError, errorResponse as error, fieldError, validationError } from "../lib/http/errors.ts";
 import { multipartBoundary, readMultipart, type Part } from "../lib/http/multipart.ts";
 
@@ -148,6 +149,13 @@ export function registerBackup(app: App) {
       const at = clock.now();
       const filename = await commitUpload(staged, dir, stem, ext, at);
       upload = undefined;
+      // The uploader's own digest matched what arrived: an end-to-end check the dashboard shows. The backup is
+      // stored whether or not this note is, so a database hiccup here must not make the Pi upload it again.
+      if (sent) {
+        await recordCheck(c.var.deps.db.pool, { ...form, filename }, { matched: true, method: "upload", checkedAt: at }).catch((err) =>
+          c.var.logger.warn({ err, filename }, "backup stored, but its upload check was not recorded"),
+        );
+      }
       metrics.backupStored(form.deviceId, form.type, staged.sizeBytes);
       const rotated = await rotate(dir, config.BACKUP_RETENTION_COUNT, filename);
       c.var.logger.info({ deviceId: form.deviceId, type: form.type, filename, sizeBytes: staged.sizeBytes, rotated }, "backup stored");

@@ -88,7 +88,7 @@ export type Listener = {
  */
 export function announce({ config, logger, shutdown, analysisWorker }: Booted, listener: Listener) {
   const base = `http://localhost:${config.PORT}`;
-  logger.info(`OBD2-Server listening on ${base}  API docs: ${base}/docs  health: ${base}/api/v1/health`);
+  logger.info(`OBD2-Server listening on ${base}  dashboard: ${base}/  API docs: ${base}/docs  health: ${base}/api/v1/health`);
   const stop = async (signal: string) => {
     const drained = listener.close();
     // The worker winds down alongside the drain, so its grace does not add to it.

@@ -36,6 +36,8 @@ const configSchema = z.object({
   ANALYSIS_ENABLED: flag("true"),
   METRICS_PUBLIC: flag("false"),
   SHUTDOWN_DRAIN_SECONDS: positive(10),
+  SESSION_DAYS: z.coerce.number().positive().max(400, "must be at most 400 (browsers keep a cookie no longer)").default(30),
+  TRUST_PROXY: flag("false"),
   // Unset: pretty logs on a terminal, JSON otherwise (lib/http/logger.ts).
   NODE_ENV: z.enum(["development", "production", "test"]).optional(),
 });

@@ -50,6 +50,8 @@ describe("loadConfig", () => {
       ANALYSIS_ENABLED: true,
       METRICS_PUBLIC: false,
       SHUTDOWN_DRAIN_SECONDS: 10,
+      SESSION_DAYS: 30,
+      TRUST_PROXY: false,
     });
   });
 

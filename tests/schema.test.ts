@@ -298,10 +298,12 @@ describe("the drift checks themselves", () => {
 
   test("should parse every model and enum, skipping relation fields", () => {
     expect(schema.models.map((m) => m.name).sort()).toEqual(
-      [...TABLES.map((t) => t.name), "analysis_history", "analysis_jobs", "devices", "sync_history", "unmapped_rows"].sort(),
+      [...TABLES.map((t) => t.name), "analysis_history", "analysis_jobs", "backup_checks", "device_status", "devices", "sync_history", "unmapped_rows"].sort(),
     );
     expect(schema.enums).toEqual({ SyncStatus: ["success", "failed", "partial"], AnalysisStatus: ["pending", "running", "completed", "failed"],
       AnalysisTrigger: ["api", "auto"],
+      BackupType: ["database", "logs", "config"],
+      CheckMethod: ["upload", "rehash"],
     });
     const profiles = schema.models.find((m) => m.name === "profiles")!;
     expect(profiles.fields.map((f) => f.name)).not.toContain("realtime_data");

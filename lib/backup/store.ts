@@ -189,6 +189,22 @@ export async function rotate(dir: string, keep: number, justStored: string): Pro
   return doomed;
 }
 
+/**
+ * The path of a stored backup named by a request, or undefined when the name
+ * is not one this module gives a backup (a sidecar, a temp file, anything
+ * with a directory part): the only files a download may read.
+ */
+export function storedBackupPath(root: string, deviceId: string, type: BackupType, filename: string): string | undefined {
+  if (!STORED_NAME.test(filename) || /[/\\]/.test(filename) || filename.startsWith(".")) return undefined;
+  return inside(backupDir(root, deviceId, type), filename);
+}
+
+/** The digest recorded in a backup's sidecar at upload, or null without one. */
+export async function recordedDigest(path: string): Promise<string | null> {
+  const sidecar = await readFile(path + SIDECAR, "utf8").catch(() => "");
+  return /^[0-9a-f]{64}$/.exec(sidecar.trim())?.[0] ?? null;
+}
+
 /** Names of the directories in `dir`; none when it does not exist. */
 function subdirs(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -213,14 +229,14 @@ export async function listBackups(root: string, filter: { deviceId?: string; typ
   for (const b of found) {
     const info = await stat(inside(b.dir, b.filename)).catch(() => undefined);
     if (!info?.isFile()) continue; // rotated away since the directory was read
-    const sidecar = await readFile(inside(b.dir, b.filename + SIDECAR), "utf8").catch(() => "");
+    const sha256 = await recordedDigest(inside(b.dir, b.filename));
     out.push({
       deviceId: b.deviceId,
       type: b.type,
       filename: b.filename,
       sizeBytes: info.size,
       storedAt: new Date(b.stamp.replace(/T(\d\d)-(\d\d)-(\d\d)-/, "T$1:$2:$3.") + "Z"),
-      sha256: /^[0-9a-f]{64}$/.exec(sidecar.trim())?.[0] ?? null,
+      sha256,
     });
   }
   return out;

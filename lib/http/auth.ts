@@ -10,6 +10,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv, Auth } from "./env.ts";
 import { DEVICE_ID, deviceIdProblem } from "../device-id.ts";
 import { ApiError } from "./errors.ts";
+import { apiSession } from "./session.ts";
 
 /** Routes anyone may call: the Pi's reachability probe, health, and the API description. */
 const PUBLIC_PATHS = new Set(["/api/v1/health", "/api/v1/ping", "/api/v1/openapi.json"]);
@@ -46,10 +47,25 @@ export function newDeviceKey(deviceId: string): { key: string; hash: string } {
   return { key: `${deviceId}.${secret}`, hash: hashDeviceSecret(secret) };
 }
 
-/** Who the request's X-API-Key belongs to; throws 401 when it is missing or unknown. */
+/**
+ * Who the request's X-API-Key belongs to, or without one its dashboard
+ * session cookie (CSRF-checked when it changes state); throws 401 when
+ * neither is there or valid.
+ */
 export async function authenticate(c: Context<AppEnv>): Promise<Auth> {
   const key = c.req.header("x-api-key");
-  if (!key) throw new ApiError(401, "Missing API key");
+  if (!key) {
+    const session = await apiSession(c);
+    if (session) return session.auth;
+    throw new ApiError(401, "Missing API key");
+  }
+  const auth = await authenticateKey(c, key);
+  if (!auth) throw new ApiError(401, "Invalid API key");
+  return auth;
+}
+
+/** Who `key` belongs to: the admin key, a device's current key, or nobody. */
+export async function authenticateKey(c: Context<AppEnv>, key: string): Promise<Auth | undefined> {
   const { config, db } = c.var.deps;
   if (sameSecret(key, config.API_KEY)) return { kind: "admin" };
   // The secret is base64url, which has no ".", so the last "." ends the device id (which may contain dots).
@@ -59,7 +75,7 @@ export async function authenticate(c: Context<AppEnv>): Promise<Auth> {
     const device = await db.prisma.devices.findUnique({ where: { device_id: deviceId }, select: { api_key_hash: true } });
     if (device?.api_key_hash && verifyDeviceSecret(key.slice(dot + 1), device.api_key_hash)) return { kind: "device", deviceId };
   }
-  throw new ApiError(401, "Invalid API key");
+  return undefined;
 }
 
 export function apiKeyAuth(): MiddlewareHandler<AppEnv> {
@@ -70,10 +86,14 @@ export function apiKeyAuth(): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** Throws 403 unless the request's key may act for `deviceId`. */
+/**
+ * Throws 403 unless the request's key may act for `deviceId`; for a dashboard
+ * session, 404, so a device's session learns nothing of other devices.
+ */
 export function requireDevice(c: Context<AppEnv>, deviceId: string): void {
   const auth = c.var.auth;
   if (auth.kind === "device" && auth.deviceId !== deviceId) {
+    if (c.var.session) throw new ApiError(404, "Not found");
     throw new ApiError(403, `API key not valid for device ${deviceId}`);
   }
 }

@@ -22,14 +22,19 @@ export type Deps = {
   healthTimeoutsMs?: { mysql: number; ollama: number };
 };
 
-/** Who the request's X-API-Key belongs to. */
+/** Who the request's X-API-Key (or dashboard session) belongs to. */
 export type Auth = { kind: "admin" } | { kind: "device"; deviceId: string };
+
+/** A signed-in dashboard session (lib/http/session.ts): who, its id, and the CSRF token its forms carry. */
+export type Session = { auth: Auth; sid: string; csrf: string; expiresAt: Date };
 
 export type AppEnv = {
   Variables: {
     requestId: string;
     logger: Logger;
     auth: Auth;
+    /** Set when the request was authenticated by a dashboard session cookie rather than X-API-Key. */
+    session?: Session;
     deps: Required<Pick<Deps, "clock">> & Deps & { startedAt: Date; metrics: Metrics };
   };
 };

@@ -1,5 +1,6 @@
 /** The app under test, built by the same factory as production, on a fresh database. */
 import { createApp } from "../../functions/index.ts";
+import { newDeviceKey } from "../../lib/http/auth.ts";
 import type { App, Deps } from "../../lib/http/env.ts";
 import { loadConfig, type Config } from "../../lib/config.ts";
 import { createLogger } from "../../lib/http/logger.ts";
@@ -39,4 +40,11 @@ export async function testApp(env: Record<string, string> = {}, extra: Partial<D
     },
     close: () => db.drop(),
   };
+}
+
+/** Stores a fresh key for `deviceId` as `npm run device -- add` does, and returns it. */
+export async function issueKey(t: { db: TestDb }, deviceId: string): Promise<string> {
+  const { key, hash } = newDeviceKey(deviceId);
+  await t.db.prisma.devices.upsert({ where: { device_id: deviceId }, create: { device_id: deviceId, api_key_hash: hash }, update: { api_key_hash: hash } });
+  return key;
 }

@@ -1,0 +1,52 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
+/** How the pages write times, ages, sizes and counts: every number with its unit. */
+import type { Child } from "hono/jsx";
+
+const utcText = (d: Date) => `${d.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+
+/** A time: UTC on the server, turned into the browser's zone by app.js, with UTC kept in the tooltip. */
+export const Time = ({ at }: { at: Date }) => (
+  <time datetime={at.toISOString()} title={utcText(at)}>
+    {utcText(at)}
+  </time>
+);
+
+/** "3 min ago", "2 h 5 min ago", "4 days ago" */
+function age(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s ago`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ago`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ${m % 60} min ago`;
+  return `${Math.floor(h / 24)} days ago`;
+}
+
+/** A time with its age, e.g. "12 min ago (Nov 22, 2026, 10:00:00)". */
+export const Ago = ({ at, now }: { at: Date; now: Date }) => (
+  <span>
+    {age(now.getTime() - at.getTime())} (<Time at={at} />)
+  </span>
+);
+
+export const count = (n: number) => n.toLocaleString("en-US");
+
+/** "1.2 MB" (powers of 1024, as file managers show them) */
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let v = n / 1024;
+  let i = 0;
+  for (; v >= 1024 && i < units.length - 1; i++) v /= 1024;
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+/** A count with its unit, singular or plural: "1 row", "2,401 rows". */
+export const Count = ({ n, unit, field }: { n: number; unit: string; field?: string }) => (
+  <span class="num" data-field={field} data-value={String(n)}>
+    {count(n)} {n === 1 ? unit : `${unit}s`}
+  </span>
+);
+
+/** A word coloured by how good it is. */
+export const Level = ({ level, children }: { level: "ok" | "warn" | "bad" | "muted"; children: Child }) => <span class={level}>{children}</span>;

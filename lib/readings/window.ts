@@ -1,0 +1,55 @@
+/** Times in requests, and the query of every endpoint that reads a window of readings: from, to, and which parameters. */
+import { z } from "@hono/zod-openapi";
+import { fromSqlDatetime, sqlTimestamp, toSqlDatetime } from "../time.ts";
+
+/** An ISO 8601 time as the Pi writes them (T or a space, optional fraction, Z or ±hh:mm, none = UTC). */
+export const instant = (example: string) =>
+  z
+    .string({ error: (iss) => (iss.input === undefined ? "is required" : "must be a string") })
+    .transform((text, ctx) => {
+      const sql = toSqlDatetime(text);
+      if (sql === undefined) {
+        ctx.addIssue({ code: "custom", message: `must be an ISO 8601 time such as 2026-11-22T10:00:00Z, not ${JSON.stringify(text.slice(0, 40))}` });
+        return z.NEVER;
+      }
+      return fromSqlDatetime(sql);
+    })
+    .openapi({ type: "string", example, description: "ISO 8601; T or a space, optional fraction, optional Z or ±hh:mm (none = UTC)" });
+
+/** Parameter names are the Pi's free text, bounded; a query lists at most this many. */
+const MAX_PARAMETERS = 32;
+
+/** `parameters=RPM,SPEED`: a comma-separated list of parameter names, each listed once. */
+const ParametersQuery = z
+  .string()
+  .transform((text, ctx) => {
+    const names = [...new Set(text.split(",").map((s) => s.trim()).filter(Boolean))];
+    if (names.length === 0) ctx.addIssue({ code: "custom", message: "must name at least one parameter" });
+    if (names.length > MAX_PARAMETERS) ctx.addIssue({ code: "custom", message: `names ${names.length} parameters; at most ${MAX_PARAMETERS}` });
+    const long = names.find((n) => n.length > 128);
+    if (long) ctx.addIssue({ code: "custom", message: `${JSON.stringify(long.slice(0, 40))}… is longer than 128 characters` });
+    return names;
+  })
+  .openapi({ type: "string", example: "RPM,SPEED,COOLANT_TEMP", description: `Comma-separated parameter names, at most ${MAX_PARAMETERS}; all the window's parameters when absent` });
+
+/** from, to (both required) and parameters; extend it with an endpoint's own fields, then refine with afterFrom. */
+export const windowFields = {
+  from: instant("2026-11-22T10:00:00Z").openapi({ description: "Start of the window (inclusive)" }),
+  to: instant("2026-11-22T14:00:00Z").openapi({ description: "End of the window (inclusive)" }),
+  parameters: ParametersQuery.optional(),
+};
+
+/** The window's refinement: to after from. */
+export function afterFrom(q: { from: Date; to: Date }, ctx: z.RefinementCtx) {
+  if (q.to <= q.from) ctx.addIssue({ code: "custom", path: ["to"], message: "must be after from" });
+}
+
+/**
+ * A window as DATETIME(6) bounds for BETWEEN. Times arrive to the
+ * millisecond, readings are stored to the microsecond: `to` covers its whole
+ * millisecond, so a window that ends on a reading's time (as a drive's does,
+ * cut to milliseconds) includes that reading.
+ */
+export function windowBounds(from: Date, to: Date): [string, string] {
+  return [sqlTimestamp(from), `${sqlTimestamp(to)}999`];
+}
