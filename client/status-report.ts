@@ -4,10 +4,8 @@
  * quarantine and last errors, as POST /api/v1/devices/{deviceId}/status takes
  * them (lib/dashboard/device-status.ts). Built from the same state `status`
  * prints. Sending it is best effort: a report that fails is simply the next
- * one's job, and never stops a push.
- *
- * Not yet sent by `push` or `run`: that wiring comes with the agent's next
- * changes; until then the server shows "not reported yet".
+ * one's job, and never stops a push. Sent after every push, by `push` and by
+ * each round of `run` that finds the server.
  */
 import type { StatusReport } from "../lib/dashboard/device-status.ts";
 import { version } from "../lib/version.ts";

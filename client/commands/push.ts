@@ -8,6 +8,7 @@ import { collectState, conflictHint, conflictLine, count, formatTable } from "..
 import { onShutdown, type ShutdownHandle } from "../shutdown.ts";
 import type { SqliteDb } from "../sqlite.ts";
 import { readConflicts } from "../store.ts";
+import { sendStatus, statusReport } from "../status-report.ts";
 import { pushAll, type PushResult } from "../sync.ts";
 import { SyncClient, type TransportOptions } from "../transport.ts";
 
@@ -38,14 +39,18 @@ export async function lockedPush(
   apiKey: string,
   shutdown: ShutdownHandle,
   o: { db: SqliteDb; wait?: boolean; retryQuarantined?: boolean; resendAll?: boolean; progress?: Progress; onRetry?: TransportOptions["onRetry"] },
-): Promise<PushResult | undefined> {
+): Promise<(PushResult & { statusSent: true | string }) | undefined> {
   const lock = await acquireLock(config.dbPath, { wait: o.wait, signal: shutdown.stop });
   if (!lock) return undefined;
   try {
     const client = new SyncClient({ ...target, apiKey, requestTimeoutMs: config.requestTimeoutMs, retries: config.retries, retryBaseMs: config.retryBaseMs, shutdown, onRetry: o.onRetry });
     // Counting the backlog costs a scan of the mutable tables and a COUNT per append table: only for the bar.
     if (o.progress) o.progress.start(o.resendAll ? rowCount(o.db) : collectState(o.db).tables.reduce((n, t) => n + t.backlog + (o.retryQuarantined ? t.quarantined : 0), 0));
-    return await pushAll({ db: o.db, deviceId: target.deviceId, config, client, shutdown, onProgress: o.progress?.update }, { retryQuarantined: o.retryQuarantined, resendAll: o.resendAll });
+    const result = await pushAll({ db: o.db, deviceId: target.deviceId, config, client, shutdown, onProgress: o.progress?.update }, { retryQuarantined: o.retryQuarantined, resendAll: o.resendAll });
+    // The dashboard shows how far behind the Pi is. Best effort: a report that fails is the next push's job.
+    // After a refused key, an unreachable server or a stop there is no one to tell.
+    const statusSent = result.halted ? "not sent: the push ended early" : await sendStatus({ ...target, apiKey, timeoutMs: config.requestTimeoutMs }, statusReport(o.db));
+    return { ...result, statusSent };
   } finally {
     lock.release();
   }
@@ -133,6 +138,7 @@ export async function main(args: string[]): Promise<ExitCode> {
         missing: result.missing,
         skipped: result.skipped,
         error: result.halted?.message ?? null,
+        statusReported: result.statusSent === true,
       });
     } else {
       console.log(

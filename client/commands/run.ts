@@ -56,7 +56,7 @@ export async function main(args: string[]): Promise<ExitCode> {
   log.info({ db: config.dbPath, server: target.serverUrl, intervalSeconds: config.intervalSeconds, backupEveryHours: backupHours }, "obd2-sync run started");
 
   // Lasting conditions (away from home, a wrong key) are logged when they start, not every round.
-  const last = { reach: "", problem: "", db: "" };
+  const last = { reach: "", problem: "", db: "", status: "" };
   const once = (kind: keyof typeof last, condition: string, write: () => void) => {
     if (condition !== last[kind]) write();
     last[kind] = condition;
@@ -78,6 +78,7 @@ export async function main(args: string[]): Promise<ExitCode> {
       // A different database under this device id does not fix itself by retrying: say what to do.
       const hint = conflicts.length ? { conflicts, hint: conflictHint(target.deviceId) } : {};
       once("problem", problems.join("\n"), () => problems.length && log.error({ problems, ...hint }, "push incomplete; retrying next round"));
+      once("status", result.statusSent === true ? "" : result.statusSent, () => result.statusSent !== true && log.warn({ problem: result.statusSent }, "could not report the backlog to the dashboard; trying again next round"));
     } catch (err) {
       // A local problem (database locked for too long, disk full): log it and try again next round.
       log.error({ err }, "push failed");
