@@ -9,8 +9,8 @@ import type { App, AppEnv } from "../lib/http/env.ts";
 import { AnalysisFailed, FindingSchema, RecommendationSchema, runAnalysis } from "../lib/analysis/analyze.ts";
 import { WindowTooLarge } from "../lib/analysis/drive-stats.ts";
 import { DeviceIdSchema, requireDevice } from "../lib/http/auth.ts";
-import { ApiError, ErrorBody, errorResponse as error, fieldError } from "../lib/http/errors.ts";
-import { fromSqlDatetime, toSqlDatetime } from "../lib/time.ts";
+import { ApiError, ErrorBody, errorResponse as error, fieldError, quote } from "../lib/http/errors.ts";
+import { fromSqlDatetime, parseDatetime } from "../lib/time.ts";
 
 const required = { error: (iss: { input?: unknown }) => (iss.input === undefined ? "is required" : "must be a string") };
 
@@ -19,14 +19,13 @@ const time = (example: string) =>
   z
     .string(required)
     .transform((text, ctx) => {
-      const sql = toSqlDatetime(text);
-      if (sql === undefined) {
-        ctx.addIssue({ code: "custom", message: `must be an ISO 8601 time such as 2026-11-22T10:00:00Z, not ${JSON.stringify(text.slice(0, 40))}` });
-        return z.NEVER;
-      }
-      return fromSqlDatetime(sql);
+      const sql = parseDatetime(text);
+      if (typeof sql === "string") return fromSqlDatetime(sql);
+      const message = sql.unparseable ? `must be an ISO 8601 time such as 2026-11-22T10:00:00Z, not ${quote(text)}` : `${quote(text)} is ${sql.problem}`;
+      ctx.addIssue({ code: "custom", message });
+      return z.NEVER;
     })
-    .openapi({ type: "string", example, description: "ISO 8601; T or a space, optional fraction, optional Z or ±hh:mm (none = UTC)" });
+    .openapi({ type: "string", example, description: "ISO 8601; T or a space, optional fraction, optional Z or ±hh:mm up to ±14:00 (none = UTC); years 1000-9999 in UTC" });
 
 const AnalyzeRequest = z
   .object({

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../lib/http/env.ts";
 import { DeviceIdSchema, requireDevice } from "../lib/http/auth.ts";
 import { limitedJsonBody } from "../lib/http/body.ts";
-import { ApiError, ErrorBody, errorResponse as error, validationError } from "../lib/http/errors.ts";
+import { ApiError, ErrorBody, errorResponse as error, quoteKeys, validationError } from "../lib/http/errors.ts";
 import { documentedTables, envelopeTables } from "../lib/sync/row-schemas.ts";
 import { recordFailure, RowsInvalid, writeBatch, type SyncBatch } from "../lib/sync/write-batch.ts";
 import { TABLE_NAMES, TABLES, type TableName } from "../lib/tables.ts";
@@ -20,7 +20,7 @@ function syncRequest<T extends z.ZodType>(tables: Record<TableName, T>) {
       .strictObject(Object.fromEntries(TABLE_NAMES.map((name) => [name, tables[name].optional()])) as Record<TableName, z.ZodOptional<T>>, {
         error: (iss) =>
           iss.code === "unrecognized_keys"
-            ? `unknown table${iss.keys.length > 1 ? "s" : ""} ${iss.keys.map((k) => JSON.stringify(k)).join(", ")}; allowed: ${TABLE_NAMES.join(", ")}`
+            ? `unknown table${iss.keys.length > 1 ? "s" : ""} ${quoteKeys(iss.keys)}; allowed: ${TABLE_NAMES.join(", ")}`
             : "expected an object of tables",
       })
       .openapi({ description: "Rows per mirrored table" }),

@@ -27,33 +27,54 @@ export function errorResponse(description: string, schema: z.ZodType = ErrorBody
 }
 
 /** How many validation problems a 422 lists. */
-const MAX_PROBLEMS = 20;
+export const MAX_PROBLEMS = 20;
+/** Every 422 body stays under this, whatever the request held. */
+const MAX_422_BYTES = 16 * 1024;
+
+const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text);
+
+/** A value of the request as a message quotes it: its first 40 characters, so no answer echoes a whole value. */
+export const quote = (text: string) => JSON.stringify(clip(text, 40));
+
+/** Request keys as a message lists them: the first five, quoted. */
+export const quoteKeys = (keys: string[]) => `${keys.slice(0, 5).map(quote).join(", ")}${keys.length > 5 ? `, … (${keys.length} in all)` : ""}`;
 
 export type Problem = { path: string; message: string; table?: string; row?: number; column?: string };
 
 /**
  * Turns zod issues into problems that name where they are: for /sync rows,
- * the table, the row index and the column.
+ * the table, the row index and the column. Paths and messages are clipped:
+ * keys come from the request too.
  */
 function problemsFrom(error: z.ZodError): Problem[] {
   return error.issues.slice(0, MAX_PROBLEMS).map((issue) => {
     const p = issue.path;
-    const path = p.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i ? "." : ""}${String(k)}`)).join("");
+    const path = clip(p.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i ? "." : ""}${String(k)}`)).join(""), 200);
     if (p[0] === "tables" && typeof p[1] === "string" && p[2] === "rows" && typeof p[3] === "number") {
-      const column = typeof p[4] === "string" ? p[4] : issue.code === "unrecognized_keys" ? issue.keys[0] : undefined;
+      const named = typeof p[4] === "string" ? p[4] : issue.code === "unrecognized_keys" ? issue.keys[0] : undefined;
+      const column = named === undefined ? undefined : clip(named, 64);
       const where = `table ${p[1]} row ${p[3]}${column ? ` column ${column}` : ""}`;
-      return { path, table: p[1], row: p[3], ...(column ? { column } : {}), message: `${where}: ${issue.message}` };
+      return { path, table: p[1], row: p[3], ...(column ? { column } : {}), message: clip(`${where}: ${issue.message}`, 300) };
     }
-    return { path, message: path ? `${path}: ${issue.message}` : issue.message };
+    return { path, message: clip(path ? `${path}: ${issue.message}` : issue.message, 300) };
   });
 }
 
-/** The body of every 422. */
-export function validationError(error: z.ZodError): ApiError {
+/**
+ * The body of every 422: the first problems, and how many more there were
+ * (`total` counts problems that were counted but not kept). Problems are
+ * dropped from the end, into that count, until the body fits MAX_422_BYTES.
+ */
+export function validationError(error: z.ZodError, total = error.issues.length): ApiError {
   const problems = problemsFrom(error);
-  const more = error.issues.length - problems.length;
-  const detail = `Validation failed: ${problems.map((p) => p.message).join("; ")}${more > 0 ? ` (and ${more} more)` : ""}`;
-  return new ApiError(422, detail, { errors: problems });
+  for (;;) {
+    const more = total - problems.length;
+    const detail = `Validation failed: ${problems.map((p) => p.message).join("; ")}${more > 0 ? ` (and ${more} more)` : ""}`;
+    if (problems.length <= 1 || Buffer.byteLength(JSON.stringify({ detail, errors: problems })) < MAX_422_BYTES) {
+      return new ApiError(422, detail, { errors: problems });
+    }
+    problems.pop();
+  }
 }
 
 /** A 422 for one field, in the shape of every 422. */

@@ -7,13 +7,14 @@
  */
 import { z } from "@hono/zod-openapi";
 import { TABLES, TEXT_KEY_LENGTH, type Column, type ColumnType, type MirroredTable, type TableName } from "../tables.ts";
-import { toSqlDatetime } from "../time.ts";
+import { parseDatetime } from "../time.ts";
+import { quote, quoteKeys } from "../http/errors.ts";
 
 const INT32 = { min: -2_147_483_648, max: 2_147_483_647 };
 
 function describe(input: unknown): string {
   if (input === null) return "null";
-  if (typeof input === "string") return `string ${JSON.stringify(input.length > 40 ? `${input.slice(0, 40)}…` : input)}`;
+  if (typeof input === "string") return `string ${quote(input)}`;
   return typeof input === "object" ? (Array.isArray(input) ? "array" : "object") : `${typeof input} ${String(input)}`;
 }
 
@@ -31,15 +32,13 @@ function valueSchema(type: ColumnType): z.ZodType {
   switch (type.kind) {
     case "datetime":
       return z.string(expected("a datetime string")).transform((text, ctx) => {
-        const sql = toSqlDatetime(text);
-        if (sql === undefined) {
-          ctx.addIssue({
-            code: "custom",
-            message: `unparseable datetime ${JSON.stringify(text)}; expected YYYY-MM-DD HH:MM:SS[.ffffff] or YYYY-MM-DDTHH:MM:SSZ`,
-          });
-          return z.NEVER;
-        }
-        return sql;
+        const sql = parseDatetime(text);
+        if (typeof sql === "string") return sql;
+        const message = sql.unparseable
+          ? `unparseable datetime ${quote(text)}; expected YYYY-MM-DD HH:MM:SS[.ffffff] or YYYY-MM-DDTHH:MM:SSZ`
+          : `invalid datetime ${quote(text)}: ${sql.problem}`;
+        ctx.addIssue({ code: "custom", message });
+        return z.NEVER;
       });
     case "double":
       return z.number(expected("a number"));
@@ -73,7 +72,7 @@ function rowSchema(table: MirroredTable) {
   return z.strictObject(shape, {
     error: (iss) =>
       iss.code === "unrecognized_keys"
-        ? `unknown column${iss.keys.length > 1 ? "s" : ""} ${iss.keys.map((k) => JSON.stringify(k)).join(", ")}; allowed: ${Object.keys(shape).join(", ")}`
+        ? `unknown column${iss.keys.length > 1 ? "s" : ""} ${quoteKeys(iss.keys)}; allowed: ${Object.keys(shape).join(", ")}`
         : `expected a row object, got ${describe(iss.input)}`,
   });
 }
