@@ -70,12 +70,15 @@ export function apiKeyAuth(): MiddlewareHandler<AppEnv> {
   };
 }
 
+/** Whether the request's key may act for `deviceId`: the admin key for every device, a device key for its own. */
+export function mayActFor(c: Context<AppEnv>, deviceId: string): boolean {
+  const auth = c.var.auth;
+  return auth.kind === "admin" || auth.deviceId === deviceId;
+}
+
 /** Throws 403 unless the request's key may act for `deviceId`. */
 export function requireDevice(c: Context<AppEnv>, deviceId: string): void {
-  const auth = c.var.auth;
-  if (auth.kind === "device" && auth.deviceId !== deviceId) {
-    throw new ApiError(403, `API key not valid for device ${deviceId}`);
-  }
+  if (!mayActFor(c, deviceId)) throw new ApiError(403, `API key not valid for device ${deviceId}`);
 }
 
 /**

@@ -37,6 +37,20 @@ function backupForm(deviceId: string) {
   return form;
 }
 
+describe("another device's analysis", () => {
+  test("answers 404 exactly as a missing id does, so ids cannot be enumerated", async () => {
+    const other = await t.db.prisma.analysis_history.create({
+      data: { device_id: "pi-b", drive_start: new Date("2026-04-19T08:00:00Z"), drive_end: new Date("2026-04-19T09:00:00Z"), model: "m", status: "completed" },
+    });
+    const id = Number(other.analysis_id);
+    const theirs = await t.call(`/api/v1/analyses/${id}`, { key: keyA });
+    const missing = await t.call(`/api/v1/analyses/${id + 1000}`, { key: keyA });
+    expect({ status: theirs.status, body: await theirs.json() }).toEqual({ status: 404, body: { detail: `Analysis ${id} not found` } });
+    expect({ status: missing.status, body: await missing.json() }).toEqual({ status: 404, body: { detail: `Analysis ${id + 1000} not found` } });
+    expect((await t.call(`/api/v1/analyses/${id}`)).status).toBe(200);
+  });
+});
+
 describe("a device key under a case variant of its device id", () => {
   test("is refused with 401 on every route, and stores nothing", async () => {
     for (const variant of ["PI-A", "Pi-A", "pi-A"]) {
