@@ -9,8 +9,12 @@ import type { App, AppEnv } from "../lib/http/env.ts";
 import { AnalysisFailed, FindingSchema, RecommendationSchema, runAnalysis } from "../lib/analysis/analyze.ts";
 import { WindowTooLarge } from "../lib/analysis/drive-stats.ts";
 import { DeviceIdSchema, requireDevice } from "../lib/http/auth.ts";
+import { limitedJsonBody } from "../lib/http/body.ts";
 import { ApiError, ErrorBody, errorResponse as error, fieldError, quote } from "../lib/http/errors.ts";
 import { fromSqlDatetime, parseDatetime } from "../lib/time.ts";
+
+/** A request names a window and a few lists of short strings; anything longer is not an analysis request. */
+const ANALYZE_BODY_BYTES = 64 * 1024;
 
 const required = { error: (iss: { input?: unknown }) => (iss.input === undefined ? "is required" : "must be a string") };
 
@@ -83,11 +87,14 @@ const route = createRoute({
     "Waits for Ollama, up to ANALYSIS_TIMEOUT_SECONDS. Recommendations are stored as ai_recommendations rows (sync_batch_id = the analysis id) " +
     "and the analysis as an analysis_history row; a failed analysis is recorded as failed.",
   tags: ["analysis"],
+  middleware: [limitedJsonBody(() => ANALYZE_BODY_BYTES)] as const,
   request: { body: { required: true, content: { "application/json": { schema: AnalyzeRequest } } } },
   responses: {
     200: { description: "The analysis, or a message when the window has no readings (Ollama is not asked)", content: { "application/json": { schema: z.union([Analysis, NoData]) } } },
     401: error("Missing or invalid API key"),
     403: error("A device key for another device"),
+    413: error("Body larger than 64 KB"),
+    415: error("Not JSON, or an unsupported Content-Encoding"),
     422: error("Invalid request, naming the field; also a missing deviceId when the server knows no device or several, and a window with more than ANALYSIS_MAX_READINGS readings"),
     502: error("Ollama answered with an error, e.g. the model is not pulled", Failed.extend({ ollamaError: z.string() })),
     503: error("Ollama unreachable", Failed.extend({ ollamaUrl: z.string(), model: z.string() })),

@@ -22,7 +22,9 @@ export function newApp(deps: Deps): App {
     },
   });
 
-  app.use("*", requestId());
+  // A client may name its request (to find it in both logs), within the id's own bounds: at most
+  // 64 characters of [A-Za-z0-9_=-]. Anything else is replaced by a fresh UUID, never echoed.
+  app.use("*", requestId({ limitLength: 64 }));
   app.use("*", async (c, next) => {
     const logger = deps.logger.child({ reqId: c.var.requestId });
     c.set("logger", logger);

@@ -88,6 +88,11 @@ export function handleError(err: Error, c: Context<AppEnv>) {
   if (err instanceof HTTPException) {
     return c.json({ detail: err.message || "Request failed" }, err.status);
   }
+  // A client that goes away mid-body breaks the read; that is the client's doing, not a server fault.
+  if (c.req.raw.signal.aborted) {
+    c.var.logger.warn({ method: c.req.method, path: c.req.path, reason: err.message }, "client disconnected before its request was read");
+    return c.json({ detail: "Request interrupted" }, 400);
+  }
   c.var.logger.error({ err }, "unhandled error");
   return c.json({ detail: "Internal server error" }, 500);
 }
