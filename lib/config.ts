@@ -32,6 +32,7 @@ const configSchema = z.object({
     .enum(["true", "false"], { error: "must be true or false" })
     .default("false")
     .transform((v) => v === "true"),
+  METRICS_MAX_DEVICES: positiveInt(50),
   SHUTDOWN_DRAIN_SECONDS: positive(10),
   NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
 });

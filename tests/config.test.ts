@@ -48,6 +48,7 @@ describe("loadConfig", () => {
       ANALYSIS_MAX_ATTEMPTS: 5,
       ANALYSIS_MAX_READINGS: 1_000_000,
       METRICS_PUBLIC: false,
+      METRICS_MAX_DEVICES: 50,
       SHUTDOWN_DRAIN_SECONDS: 10,
       NODE_ENV: "production",
     });

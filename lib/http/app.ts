@@ -14,7 +14,7 @@ import { systemClock } from "../time.ts";
 
 export function newApp(deps: Deps): App {
   const clock = deps.clock ?? systemClock;
-  const resolved = { ...deps, clock, startedAt: clock.now(), metrics: createMetrics({ db: deps.db, clock, logger: deps.logger }) };
+  const resolved = { ...deps, clock, startedAt: clock.now(), metrics: createMetrics({ db: deps.db, clock, logger: deps.logger, maxDevices: deps.config.METRICS_MAX_DEVICES }) };
   const app: App = new OpenAPIHono<AppEnv>({
     // One validation hook, so every 422 has the same shape.
     defaultHook: (result) => {

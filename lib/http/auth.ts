@@ -57,7 +57,10 @@ export async function authenticate(c: Context<AppEnv>): Promise<Auth> {
   const deviceId = key.slice(0, dot);
   if (dot > 0 && DEVICE_ID.test(deviceId)) {
     const device = await db.prisma.devices.findUnique({ where: { device_id: deviceId }, select: { api_key_hash: true } });
-    if (device?.api_key_hash && verifyDeviceSecret(key.slice(dot + 1), device.api_key_hash)) return { kind: "device", deviceId };
+    if (device?.api_key_hash && verifyDeviceSecret(key.slice(dot + 1), device.api_key_hash)) {
+      c.var.deps.metrics.knownDevice(deviceId);
+      return { kind: "device", deviceId };
+    }
   }
   throw new ApiError(401, "Invalid API key");
 }
