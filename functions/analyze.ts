@@ -94,6 +94,7 @@ const route = createRoute({
     401: error("Missing or invalid API key"),
     403: error("A device key for another device"),
     413: error("Body larger than 64 KB"),
+    429: error("Busy: the device already has an analysis running, or the server's request memory is spoken for; retry after Retry-After seconds"),
     415: error("Not JSON, or an unsupported Content-Encoding"),
     422: error("Invalid request, naming the field; also a missing deviceId when the server knows no device or several, and a window with more than ANALYSIS_MAX_READINGS readings"),
     502: error("Ollama answered with an error, e.g. the model is not pulled", Failed.extend({ ollamaError: z.string() })),
@@ -117,7 +118,9 @@ export function registerAnalyze(app: App) {
     const body = c.req.valid("json");
     const deviceId = body.deviceId ?? (await defaultDevice(c));
     requireDevice(c, deviceId);
-    const { db, config, clock } = c.var.deps;
+    const { db, config, clock, admission } = c.var.deps;
+    // An analysis holds its readings in memory and a connection while it reads them: one per device, and as many as the budget holds.
+    const ticket = admission.enter("analysis", deviceId);
     const request = {
       deviceId,
       profileId: body.profileId,
@@ -147,6 +150,8 @@ export function registerAnalyze(app: App) {
         default:
           throw err;
       }
+    } finally {
+      ticket.release();
     }
   });
 }

@@ -1,8 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../lib/http/env.ts";
 import { DeviceIdSchema, requireDevice } from "../lib/http/auth.ts";
-import { limitedJsonBody } from "../lib/http/body.ts";
-import { ApiError, ErrorBody, errorResponse as error, quoteKeys, validationError } from "../lib/http/errors.ts";
+import { readJsonText } from "../lib/http/body.ts";
+import { ApiError, ErrorBody, errorResponse as error, isPoolTimeout, quoteKeys, tryLater, validationError } from "../lib/http/errors.ts";
+import { deviceQueue } from "../lib/sync/device-queue.ts";
+import { splitSyncBody } from "../lib/sync/lazy-rows.ts";
 import { documentedTables, envelopeTables } from "../lib/sync/row-schemas.ts";
 import { recordFailure, RowsInvalid, writeBatch, type SyncBatch } from "../lib/sync/write-batch.ts";
 import { TABLE_NAMES, TABLES, type TableName } from "../lib/tables.ts";
@@ -56,9 +58,9 @@ const route = createRoute({
   summary: "Receive a batch of the Pi's rows and mirror them into MySQL, exactly once",
   description:
     "The whole batch is one transaction. Rows are upserted by (deviceId, the Pi's key), so a replayed batch updates in place. " +
-    "The body may be gzip-compressed (Content-Encoding: gzip); MAX_SYNC_PAYLOAD_MB applies before and after decompression.",
+    "The body may be gzip-compressed (Content-Encoding: gzip); MAX_SYNC_PAYLOAD_MB applies before and after decompression. " +
+    "A device's batches are applied one at a time, in the order they arrive; a device may have 2 in progress, and the server as many as MAX_REQUEST_MEMORY_MB holds; beyond that, 429.",
   tags: ["sync"],
-  middleware: [limitedJsonBody((c) => c.var.deps.config.MAX_SYNC_PAYLOAD_MB * 1024 * 1024)] as const,
   request: { body: { required: true, content: { "application/json": { schema: SyncRequest } } } },
   responses: {
     200: { description: "Receipt with exact per-table counts", content: { "application/json": { schema: SyncReceipt } } },
@@ -69,56 +71,76 @@ const route = createRoute({
     413: error("Body larger than MAX_SYNC_PAYLOAD_MB"),
     415: error("Not JSON, or an unsupported Content-Encoding"),
     422: error(
-      "Invalid request; nothing was stored. errors lists the first 20 problems; row problems name table, row index and column.",
+      "Invalid request; nothing was stored. errors lists the first 20 problems (the detail counts the rest); row problems name table, row index and column. Under 16 KB.",
       ErrorBody.extend({
         errors: z.array(z.object({ path: z.string(), message: z.string(), table: z.string().optional(), row: z.int().optional(), column: z.string().optional() })),
       }),
     ),
+    429: error("Busy: the device already has 2 syncs in progress, or the server's request memory is spoken for; retry after Retry-After seconds"),
     500: error("The database failed; nothing was stored and the batch can be retried", ErrorBody.extend({ batchId: z.string() })),
+    503: error("Busy: no database connection came free in time; retry after Retry-After seconds"),
   },
 });
 
 export function registerSync(app: App) {
-  // The document shows every row's shape; the route itself checks the envelope
-  // up front and leaves the rows to writeBatch, which checks them slice by slice.
+  // The document shows every row's shape. The route reads the body itself:
+  // after admission, so a body that would not fit in memory is never read,
+  // and split (lib/sync/lazy-rows.ts), so its rows are parsed a slice at a
+  // time as writeBatch checks them.
   app.openAPIRegistry.registerPath(route);
-  const mounted = { ...route, hide: true, request: { body: { required: true, content: { "application/json": { schema: SyncEnvelope } } } } };
-  app.openapi(mounted, async (c) => {
-    const body = c.req.valid("json");
-    requireDevice(c, body.deviceId);
-    const { db, clock, metrics } = c.var.deps;
-    const batch: SyncBatch = {
-      deviceId: body.deviceId,
-      batchId: body.batchId,
-      lastDriveId: body.driveCounter?.lastDriveId,
-      tables: TABLES.filter((t) => body.tables[t.name]).map((t) => ({ table: t, rows: body.tables[t.name]!.rows })),
-    };
-    const startedAt = clock.now();
-    let receipt;
+  const turn = deviceQueue();
+  app.openapi({ ...route, request: undefined, hide: true }, async (c) => {
+    const { db, clock, metrics, admission, config } = c.var.deps;
+    const auth = c.var.auth;
+    const ticket = admission.enter("sync", auth.kind === "device" ? auth.deviceId : undefined);
     try {
-      receipt = await writeBatch(db.bulkPool, batch, startedAt, clock);
-    } catch (err) {
-      const invalid = err instanceof ApiError || err instanceof RowsInvalid;
-      metrics.syncBatch(batch.deviceId, invalid ? "invalid" : "failed");
-      if (err instanceof ApiError) throw err;
-      if (err instanceof RowsInvalid) throw validationError(new z.ZodError(err.issues));
-      const log = c.var.logger;
-      log.error({ err, batchId: batch.batchId, deviceId: batch.deviceId }, "sync failed; batch rolled back");
-      await recordFailure(db.bulkPool, batch, startedAt, clock).catch((e) => log.error({ err: e, batchId: batch.batchId }, "could not record the failed sync"));
-      throw new ApiError(500, "Sync failed", { batchId: batch.batchId });
+      const split = await splitSyncBody(await readJsonText(c, config.MAX_SYNC_PAYLOAD_MB * 1024 * 1024));
+      const parsed = SyncEnvelope.safeParse(split.envelope);
+      if (!parsed.success) throw validationError(parsed.error);
+      const body = parsed.data;
+      requireDevice(c, body.deviceId);
+      ticket.device(body.deviceId);
+      if (split.refused.count) {
+        metrics.syncBatch(body.deviceId, "invalid");
+        throw validationError(new z.ZodError(split.refused.issues), split.refused.count);
+      }
+      const batch: SyncBatch = {
+        deviceId: body.deviceId,
+        batchId: body.batchId,
+        lastDriveId: body.driveCounter?.lastDriveId,
+        tables: TABLES.filter((t) => body.tables[t.name]).map((t) => ({ table: t, rows: split.rows.get(t.name) ?? [] })),
+      };
+      const startedAt = clock.now();
+      let receipt;
+      try {
+        receipt = await writeBatch(db.bulkPool, batch, startedAt, clock, turn);
+      } catch (err) {
+        const invalid = err instanceof ApiError || err instanceof RowsInvalid;
+        if (invalid || !isPoolTimeout(err)) metrics.syncBatch(batch.deviceId, invalid ? "invalid" : "failed");
+        if (err instanceof ApiError) throw err;
+        if (err instanceof RowsInvalid) throw validationError(new z.ZodError(err.problems.kept), err.problems.count);
+        // Load, not a fault: nothing was written, and recording the attempt would need a connection too.
+        if (isPoolTimeout(err)) throw tryLater(503, "no database connection free");
+        const log = c.var.logger;
+        log.error({ err, batchId: batch.batchId, deviceId: batch.deviceId }, "sync failed; batch rolled back");
+        await recordFailure(db.bulkPool, batch, startedAt, clock, turn).catch((e) => log.error({ err: e, batchId: batch.batchId }, "could not record the failed sync"));
+        throw new ApiError(500, "Sync failed", { batchId: batch.batchId });
+      }
+      metrics.syncBatch(batch.deviceId, "ok", receipt.tables);
+      if (receipt.analysisQueued) c.var.deps.analysisWorker?.wake();
+      return c.json(
+        {
+          status: "ok" as const,
+          batchId: batch.batchId,
+          tablesProcessed: receipt.tables,
+          syncedAt: startedAt.toISOString(),
+          driveDataReceived: receipt.driveDataReceived,
+          autoAnalysisTriggered: receipt.analysisQueued,
+        },
+        200,
+      );
+    } finally {
+      ticket.release();
     }
-    metrics.syncBatch(batch.deviceId, "ok", receipt.tables);
-    if (receipt.analysisQueued) c.var.deps.analysisWorker?.wake();
-    return c.json(
-      {
-        status: "ok" as const,
-        batchId: batch.batchId,
-        tablesProcessed: receipt.tables,
-        syncedAt: startedAt.toISOString(),
-        driveDataReceived: body.tables.connection_log?.rows.some((r) => (r as { event_type?: unknown }).event_type === "drive_end") ?? false,
-        autoAnalysisTriggered: receipt.analysisQueued,
-      },
-      200,
-    );
   });
 }

@@ -13,9 +13,27 @@ export class ApiError extends Error {
     readonly status: ContentfulStatusCode,
     readonly detail: string,
     readonly extra: Record<string, unknown> = {},
+    /** Response headers that go with the answer, such as a 429's Retry-After. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(detail);
   }
+}
+
+/** What a 429 or 503 tells the client to wait; the agent waits at least this long before it retries. */
+const RETRY_AFTER_SECONDS = 5;
+
+/** Load, not a fault: 429 (too much in progress) or 503 (a pool ran dry), with Retry-After. */
+export function tryLater(status: 429 | 503, why: string): ApiError {
+  return new ApiError(status, `Server busy: ${why}; retry after ${RETRY_AFTER_SECONDS} s`, {}, { "Retry-After": String(RETRY_AFTER_SECONDS) });
+}
+
+/** A connection pool had none to give within its acquireTimeout (mariadb's ER_GET_CONNECTION_TIMEOUT, perhaps wrapped by Prisma). */
+export function isPoolTimeout(err: unknown): boolean {
+  for (let e = err as { errno?: number; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.errno === 45028) return true;
+  }
+  return false;
 }
 
 /** The body of every error response. */
@@ -83,7 +101,7 @@ export const fieldError = (field: string, message: string) => validationError(ne
 export function handleError(err: Error, c: Context<AppEnv>) {
   // ApiErrors are deliberate answers; whoever throws one for a failure logs its cause.
   if (err instanceof ApiError) {
-    return c.json({ detail: err.detail, ...err.extra }, err.status);
+    return c.json({ detail: err.detail, ...err.extra }, err.status, err.headers);
   }
   if (err instanceof HTTPException) {
     return c.json({ detail: err.message || "Request failed" }, err.status);
@@ -92,6 +110,10 @@ export function handleError(err: Error, c: Context<AppEnv>) {
   if (c.req.raw.signal.aborted) {
     c.var.logger.warn({ method: c.req.method, path: c.req.path, reason: err.message }, "client disconnected before its request was read");
     return c.json({ detail: "Request interrupted" }, 400);
+  }
+  if (isPoolTimeout(err)) {
+    c.var.logger.warn({ method: c.req.method, path: c.req.path }, "no database connection free within the pool's timeout; answered 503");
+    return handleError(tryLater(503, "no database connection free"), c);
   }
   c.var.logger.error({ err }, "unhandled error");
   return c.json({ detail: "Internal server error" }, 500);

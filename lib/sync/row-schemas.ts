@@ -8,7 +8,7 @@
 import { z } from "@hono/zod-openapi";
 import { TABLES, TEXT_KEY_LENGTH, type Column, type ColumnType, type MirroredTable, type TableName } from "../tables.ts";
 import { parseDatetime } from "../time.ts";
-import { quote, quoteKeys } from "../http/errors.ts";
+import { MAX_PROBLEMS, quote, quoteKeys } from "../http/errors.ts";
 
 const INT32 = { min: -2_147_483_648, max: 2_147_483_647 };
 
@@ -20,10 +20,9 @@ function describe(input: unknown): string {
 
 /** One message style for every column: what was expected, and what came. */
 function expected(what: string) {
-  return {
-    error: (iss: { input?: unknown }) =>
-      iss.input === undefined ? `missing, but the column is NOT NULL (${what})` : `expected ${what}, got ${describe(iss.input)}`,
-  };
+  // Built once: a hostile body can have millions of rows missing the same column.
+  const missing = `missing, but the column is NOT NULL (${what})`;
+  return { error: (iss: { input?: unknown }) => (iss.input === undefined ? missing : `expected ${what}, got ${describe(iss.input)}`) };
 }
 
 const utf8Bytes = (s: string) => Buffer.byteLength(s, "utf8");
@@ -83,26 +82,39 @@ export type Issue = z.ZodError["issues"][number];
 /** Each table's strict row schema; its output has datetimes normalised. */
 const rowSchemas = Object.fromEntries(TABLES.map((t) => [t.name, rowSchema(t)])) as Record<TableName, ReturnType<typeof rowSchema>>;
 
+/** A batch's problems: the first MAX_PROBLEMS kept for the answer, and all of them counted. */
+export class Problems {
+  readonly kept: Issue[] = [];
+  count = 0;
+
+  add(issue: Issue) {
+    if (this.count++ < MAX_PROBLEMS) this.kept.push(issue);
+  }
+}
+
 /**
- * Validates rows [from, to) of one table: adds each problem to `issues`, with
- * its place in the request (`tables.<table>.rows[i]…`), and returns the rows
- * that passed, normalised. `seen` carries keys across calls, because a Pi key
- * may appear once per table and request (each row must have one meaning).
+ * Validates one slice of a table's rows, the first of them at index `offset`
+ * in the request: adds each problem to `problems`, with its place in the
+ * request (`tables.<table>.rows[i]…`), and returns the rows that passed,
+ * normalised. `seen` carries keys across slices, because a Pi key may appear
+ * once per table and request (each row must have one meaning).
  */
-export function validateRows(table: MirroredTable, rows: unknown[], from: number, to: number, seen: Map<unknown, number>, issues: Issue[]): SyncRow[] {
+export function validateRows(table: MirroredTable, rows: unknown[], offset: number, seen: Map<unknown, number>, problems: Problems): SyncRow[] {
   const schema = rowSchemas[table.name];
   const valid: SyncRow[] = [];
-  for (let i = from; i < to; i++) {
-    const at = ["tables", table.name, "rows", i];
-    const parsed = schema.safeParse(rows[i]);
+  for (let j = 0; j < rows.length; j++) {
+    const i = offset + j;
+    const parsed = schema.safeParse(rows[j]);
     if (!parsed.success) {
-      for (const issue of parsed.error.issues) issues.push({ ...issue, path: [...at, ...issue.path] });
+      // Past the kept ones, a problem is only counted: no path is built for it.
+      if (problems.count >= MAX_PROBLEMS) problems.count += parsed.error.issues.length;
+      else for (const issue of parsed.error.issues) problems.add({ ...issue, path: ["tables", table.name, "rows", i, ...issue.path] });
       continue;
     }
     const key = parsed.data[table.key];
     const first = seen.get(key);
     if (first !== undefined) {
-      issues.push({ code: "custom", input: key, path: [...at, table.key], message: `duplicate ${table.key} ${JSON.stringify(key)} (also row ${first})` });
+      problems.add({ code: "custom", input: key, path: ["tables", table.name, "rows", i, table.key], message: `duplicate ${table.key} ${JSON.stringify(key)} (also row ${first})` });
       continue;
     }
     seen.set(key, i);

@@ -1,4 +1,6 @@
 /** The app under test, built by the same factory as production, on a fresh database. */
+import { Writable } from "node:stream";
+import pino from "pino";
 import { createApp } from "../../functions/index.ts";
 import type { App, Deps } from "../../lib/http/env.ts";
 import { loadConfig, type Config } from "../../lib/config.ts";
@@ -39,4 +41,16 @@ export async function testApp(env: Record<string, string> = {}, extra: Partial<D
     },
     close: () => db.drop(),
   };
+}
+
+/** A pino logger whose lines the test can read, parsed. */
+export function capturedLogger() {
+  const lines: { level: number; msg: string; [field: string]: any }[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split("\n")) if (line) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { logger: pino({ level: "info" }, stream), lines };
 }

@@ -5,24 +5,16 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
-import { Writable } from "node:stream";
-import pino from "pino";
-import { API_KEY, testApp, type TestApp } from "../helpers/app.ts";
+import { API_KEY, capturedLogger, testApp, type TestApp } from "../helpers/app.ts";
 
 let t: TestApp;
 let server: ReturnType<typeof Bun.serve>;
-let output = "";
+const log = capturedLogger();
 /** Requests the server has begun handling (their headers are in; their bodies may not be). */
 let started = 0;
 
 beforeAll(async () => {
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      output += chunk.toString();
-      done();
-    },
-  });
-  t = await testApp({}, { logger: pino({ level: "info" }, sink) });
+  t = await testApp({}, { logger: log.logger });
   server = Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
@@ -37,7 +29,7 @@ afterAll(async () => {
   await t.close();
 });
 
-const lines = () => output.trimEnd().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+const lines = () => log.lines;
 
 async function until(check: () => boolean) {
   for (let i = 0; i < 500 && !check(); i++) await Bun.sleep(10);
@@ -60,7 +52,7 @@ describe("a client that disconnects mid-body", () => {
       expect(logged.filter((l) => l.level >= 50)).toEqual([]);
       const warn = logged.find((l) => l.level === 40);
       expect(warn).toMatchObject({ msg: "client disconnected before its request was read", method: "POST", path });
-      expect(warn.reqId).toBe(logged.find((l) => l.msg === "request").reqId);
+      expect(warn!.reqId).toBe(logged.find((l) => l.msg === "request")!.reqId);
     });
   }
 });

@@ -88,13 +88,14 @@ describe("a 422 stays small whatever it echoes", () => {
     expect(body.detail).toEndWith(`(and ${25 - body.errors.length} more)`);
   });
 
-  test("unknown columns of 100 KB names, and an unknown table of a 1 MB name", async () => {
+  test("unknown columns of 100 KB names, an unknown table of a 60 KB name, and a body of 1 MB outside the rows", async () => {
     const columns = await small(await sync([rt(1, { ["x".repeat(100_000)]: 1, ["y".repeat(100_000)]: 2 })]));
     expect(columns.errors[0].column.length).toBeLessThanOrEqual(65);
-    const table = await small(
-      await t.call("/api/v1/sync", { json: { deviceId: "pi-err", batchId: "err-table", tables: { ["t".repeat(1024 * 1024)]: { rows: [] } } } }),
-    );
+    const table = await small(await t.call("/api/v1/sync", { json: { deviceId: "pi-err", batchId: "err-table", tables: { ["t".repeat(60_000)]: { rows: [] } } } }));
     expect(table.errors[0].path).toBe("tables");
+    expect(table.errors[0].message).toStartWith(`tables: unknown table "${"t".repeat(40)}…"; allowed: `);
+    const envelope = await small(await t.call("/api/v1/sync", { json: { deviceId: "pi-err", batchId: "err-env", tables: { ["t".repeat(1024 * 1024)]: { rows: [] } } } }));
+    expect(envelope.errors[0].message).toMatch(/^the body outside tables.<table>.rows is \d+ bytes; at most 65536$/);
     expect(await stored()).toBe(0);
   });
 });

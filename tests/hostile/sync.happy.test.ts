@@ -5,6 +5,7 @@
  * device ids likewise; a drive counter past 2^31 fits.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { splitSyncBody } from "../../lib/sync/lazy-rows.ts";
 import { testApp, type TestApp } from "../helpers/app.ts";
 
 let t: TestApp;
@@ -77,5 +78,54 @@ describe("values that fit", () => {
     expect((await sync("pi-drive", "drive-2", { realtime_data: { rows: [] } }, { driveCounter: { lastDriveId: 5 } })).status).toBe(200);
     const state = await (await t.call("/api/v1/sync/state?deviceId=pi-drive")).json();
     expect(state.lastDriveId).toBe(big);
+  });
+});
+
+describe("bodies are read as JSON.parse reads them, a slice of rows at a time", () => {
+  /** The body as splitSyncBody gives it back: the envelope with each table's rows put back. */
+  async function reassembled(text: string) {
+    const { envelope, rows } = await splitSyncBody(text);
+    const tables = (envelope as { tables?: Record<string, { rows?: unknown }> }).tables ?? {};
+    for (const [name, table] of Object.entries(tables)) if (Array.isArray(table?.rows) && rows.has(name)) table.rows = rows.get(name)!.slice(0, rows.get(name)!.length);
+    return envelope;
+  }
+
+  test("escaped keys, duplicate keys (the last wins), strings full of brackets and quotes, whitespace", async () => {
+    const bodies = [
+      `{"deviceId":"a","tables":{"realtime_data":{"rows":[{"id":1,"s":"a,]}\\"[{"},{"id":2,"u":"\\u005d"}],"x":1}}}`,
+      `{"tables":{"t":{"rows":[1,2,3]}},"tables":{"u":{"rows":[{"a":2}]}}}`,
+      `{"tables":{"t":{"rows":[1,2,3]},"t":{"x":1}}}`,
+      `{"tables":{"t":{"rows":[1,2,3],"rows":[4]}}}`,
+      ` { "t\\u0061bles" : { "r\\u0074" : { "r\\u006fws" : [ { "a" : 1 } , "x" , null ] } } } `,
+      `{"tables":{"t":{"rows":[]}},"driveCounter":{"lastDriveId":3}}`,
+      `{"tables":[{"rows":[1]}]}`,
+      `{"tables":{"t":{"rows":5}}}`,
+      `{"a":{"tables":{"t":{"rows":[1]}}}}`,
+    ];
+    for (const text of bodies) expect({ text, parsed: await reassembled(text) }).toEqual({ text, parsed: JSON.parse(text) });
+  });
+
+  test("2,500 generated rows come back in slices exactly as JSON.parse gives them", async () => {
+    const rows = Array.from({ length: 2500 }, (_, i) => ({ id: i, text: `"${"[{,}]".repeat(i % 7)}\\${String.fromCharCode(0x20 + (i % 90))}`, n: i % 3 ? i / 7 : null, e: "é😀" }));
+    // Pretty-printed: whitespace between every token, which the scan must step over.
+    const text = JSON.stringify({ deviceId: "pi", batchId: "b", tables: { realtime_data: { rows } } }, null, 1);
+    expect(await reassembled(text)).toEqual(JSON.parse(text));
+    const { rows: split } = await splitSyncBody(text);
+    expect(split.get("realtime_data")!.slice(1000, 2000)).toEqual(rows.slice(1000, 2000));
+  });
+
+  test("a body that is not JSON is 400, wherever it breaks", async () => {
+    for (const text of [`{"tables":{"t":{"rows":[{},]}}}`, `{"tables":{"t":{"rows":[,{}]}}}`, `{"tables":{"t":{"rows":[{}}}}}`, `{"a":"`, `{"tables":{"t":{"rows":[{"a":1 "b":2}]}}}`]) {
+      // Refused by the scan, the envelope's parse, or the parse of the slice that holds the break.
+      const refusal = await splitSyncBody(text).then(({ rows }) => rows.get("t")?.slice(0, 1000)).then(() => undefined, (err: { status?: number }) => err);
+      expect({ text, status: refusal?.status }).toEqual({ text, status: 400 });
+    }
+  });
+
+  test("the endpoint stores rows sent with escaped keys and whitespace", async () => {
+    const text = ` {"deviceId" : "pi-escaped", "batchId":"esc-1", "t\\u0061bles": { "realtime_data" : { "rows" : [ ${JSON.stringify(rt(1))} ,\n ${JSON.stringify(rt(2))} ] } } } `;
+    const res = await t.call("/api/v1/sync", { method: "POST", headers: { "content-type": "application/json" }, body: text });
+    expect(res.status).toBe(200);
+    expect((await res.json()).tablesProcessed.realtime_data).toEqual({ inserted: 2, updated: 0, errors: 0 });
   });
 });
