@@ -5,7 +5,7 @@ import { readJsonText } from "../lib/http/body.ts";
 import { ApiError, ErrorBody, errorResponse as error, isPoolTimeout, quoteKeys, tryLater, validationError } from "../lib/http/errors.ts";
 import { deviceQueue } from "../lib/sync/device-queue.ts";
 import { splitSyncBody } from "../lib/sync/lazy-rows.ts";
-import { documentedTables, envelopeTables } from "../lib/sync/row-schemas.ts";
+import { documentedTables, envelopeTables, wellFormed } from "../lib/sync/row-schemas.ts";
 import { recordFailure, RowsInvalid, writeBatch, type SyncBatch } from "../lib/sync/write-batch.ts";
 import { TABLE_NAMES, TABLES, type TableName } from "../lib/tables.ts";
 
@@ -17,6 +17,7 @@ function syncRequest<T extends z.ZodType>(tables: Record<TableName, T>) {
       .string({ error: (iss) => (iss.input === undefined ? "is required" : undefined) })
       .min(1)
       .max(64)
+      .refine(...wellFormed)
       .openapi({ example: "eclipse-pi/realtime_data/1-5000" }),
     tables: z
       .strictObject(Object.fromEntries(TABLE_NAMES.map((name) => [name, tables[name].optional()])) as Record<TableName, z.ZodOptional<T>>, {

@@ -59,10 +59,15 @@ function columnSchema(col: Column): z.ZodType {
   return col.nullable ? schema.nullish() : schema;
 }
 
+/** A UTF-16 surrogate not in a pair: no character, and MySQL would store it as U+FFFD, making two such keys one. */
+const LONE_SURROGATE = /\p{Cs}/u;
+/** For identity text (keys, batch ids), which must compare exactly as stored. */
+export const wellFormed = [(text: string) => !LONE_SURROGATE.test(text), "not valid Unicode: a lone surrogate (\\ud800-\\udfff) is no character"] as const;
+
 function keySchema(table: MirroredTable): z.ZodType {
   return table.keyType === "int"
     ? z.int(expected("an integer key"))
-    : z.string(expected("a text key")).min(1, "empty key").max(TEXT_KEY_LENGTH, `longer than ${TEXT_KEY_LENGTH} characters`);
+    : z.string(expected("a text key")).min(1, "empty key").max(TEXT_KEY_LENGTH, `longer than ${TEXT_KEY_LENGTH} characters`).refine(...wellFormed);
 }
 
 function rowSchema(table: MirroredTable) {

@@ -57,6 +57,18 @@ describe("datetimes that validate fit DATETIME", () => {
   });
 });
 
+describe("identity text that MySQL could not keep apart", () => {
+  test("text keys and batch ids with a lone surrogate give 422: stored, both would be U+FFFD and one key", async () => {
+    const profile = (id: string) => ({ id, name: "x", created_at: "2026-04-19 08:00:00", updated_at: "2026-04-19 08:00:00" });
+    const res = await t.call("/api/v1/sync", { json: { deviceId: "pi-err", batchId: "err-sur", tables: { profiles: { rows: [profile("a\ud800"), profile("a\ud801")] } } } });
+    expect(res.status).toBe(422);
+    expect((await res.json()).errors.map((e: { path: string }) => e.path)).toEqual(["tables.profiles.rows[0].id", "tables.profiles.rows[1].id"]);
+    const batch = await t.call("/api/v1/sync", { json: { deviceId: "pi-err", batchId: "b\udfff", tables: { realtime_data: { rows: [rt(1)] } } } });
+    expect((await batch.json()).errors[0].path).toBe("batchId");
+    expect(await stored()).toBe(0);
+  });
+});
+
 describe("a 422 stays small whatever it echoes", () => {
   const MAX = 16 * 1024;
   const small = async (res: Response) => {
