@@ -14,7 +14,7 @@ import { TABLES } from "../lib/tables.ts";
 import { discoverTables } from "./delta.ts";
 import { Stopped, type ShutdownHandle } from "./shutdown.ts";
 import { openDb, type SqliteDb } from "./sqlite.ts";
-import { AuthError, NotFound, pingServer, Unreachable, type PingFailure, type Retry } from "./transport.ts";
+import { AuthError, NotFound, pingServer, Unreachable, type PingFailure, type RetryNotice } from "./transport.ts";
 
 /** 0 full success, 1 something left unsynced, 2 usage or configuration error. */
 export const EXIT = { ok: 0, unsynced: 1, usage: 2 } as const;
@@ -155,7 +155,7 @@ export async function requireServer(o: { command: string; serverUrl: string; tim
 const waitText = (ms: number) => (ms >= 1000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`);
 
 /** On a terminal (and without --json), prints each retry as its wait starts, so a struggling server is never a silent wait. */
-export function retryNotice(json: boolean | undefined, out: NodeJS.WriteStream = process.stderr): ((retry: Retry) => void) | undefined {
+export function retryNotice(json: boolean | undefined, out: NodeJS.WriteStream = process.stderr): ((retry: RetryNotice) => void) | undefined {
   if (json || !out.isTTY) return undefined;
   // \r\x1b[K: over the progress bar's line, which redraws below it.
   return (r) => out.write(`\r\x1b[K${r.reason}; retry ${r.attempt}/${r.of} in ${waitText(r.waitMs)}\n`);

@@ -7,8 +7,9 @@
  * sync.ts's job.
  *
  * Retried (exponential backoff with jitter, a budget per run): network
- * errors, timeouts, 5xx and 429. Not retried: 401/403 (AuthError), 404
- * (NotFound: a wrong base URL or an older server), other 4xx
+ * errors, timeouts, 5xx and 429, never sooner than a Retry-After says. Not
+ * retried: 401/403 (AuthError), 404 (NotFound: a wrong base URL or an older
+ * server), other 4xx
  * (ServerRefused), except a sync's 400, 413 and 422: answers about the
  * chunk's content, which the caller acts on, and a sync's 409 with
  * conflicts (DatabaseConflict): the server holds another database's rows
@@ -71,7 +72,7 @@ export type StoredBackup = { filename: string; storedAt: string; sizeBytes: numb
 export type ServerState = { tables: Partial<Record<TableName, number | null>>; lastDriveId: number | null };
 
 /** A retry about to wait: the failure, which retry of the run's budget it is, and the wait. */
-export type Retry = { reason: string; attempt: number; of: number; waitMs: number };
+export type RetryNotice = { reason: string; attempt: number; of: number; waitMs: number };
 
 export type TransportOptions = {
   serverUrl: string;
@@ -81,7 +82,7 @@ export type TransportOptions = {
   retryBaseMs: number;
   shutdown: Shutdown;
   /** Called before each retry's wait (a manual command on a terminal shows it). */
-  onRetry?: (retry: Retry) => void;
+  onRetry?: (retry: RetryNotice) => void;
 };
 
 const RETRY_CAP_MS = 60_000;
@@ -104,6 +105,22 @@ export function syncBody(a: { deviceId: string; batchId: string; table: string; 
 }
 
 type Exchanged = { res: Response; body: Record<string, unknown>; detail: string };
+
+/** A failure worth retrying: why, and how long the server asked to be left alone (Retry-After), if it did. */
+class Retry {
+  constructor(
+    readonly why: string,
+    readonly afterMs = 0,
+  ) {}
+}
+
+/** A Retry-After header (seconds, or an HTTP date) in milliseconds; 0 when absent or unreadable. */
+function retryAfterMs(res: Response, now = Date.now()): number {
+  const value = res.headers.get("retry-after")?.trim();
+  if (!value) return 0;
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now;
+  return Number.isFinite(ms) ? Math.max(0, Math.min(RETRY_CAP_MS, ms)) : 0;
+}
 
 /** Why a request got no answer, in the kinds a person acts on differently. */
 type FailureKind = "refused" | "no-such-host" | "timeout" | "network";
@@ -184,16 +201,17 @@ export class SyncClient {
     return this.retrying(() => this.attemptState(deviceId));
   }
 
-  /** Runs `attempt` until it gives an answer; a string from it is a reason to retry. */
-  private async retrying<T>(attempt: () => Promise<T | string>): Promise<T> {
+  /** Runs `attempt` until it gives an answer; a Retry from it is a reason to try again. */
+  private async retrying<T>(attempt: () => Promise<T | Retry>): Promise<T> {
     for (let n = 0; ; n++) {
       const failure = await attempt();
-      if (typeof failure !== "string") return failure;
-      if (this.retried >= this.o.retries) throw new Unreachable(`${failure}; gave up after ${this.retried} ${this.retried === 1 ? "retry" : "retries"}`);
+      if (!(failure instanceof Retry)) return failure;
+      if (this.retried >= this.o.retries) throw new Unreachable(`${failure.why}; gave up after ${this.retried} ${this.retried === 1 ? "retry" : "retries"}`);
       this.retried++;
       const backoff = Math.min(RETRY_CAP_MS, this.o.retryBaseMs * 2 ** n);
-      const waitMs = backoff / 2 + Math.random() * (backoff / 2);
-      this.o.onRetry?.({ reason: failure, attempt: this.retried, of: this.o.retries, waitMs });
+      // A busy server's Retry-After is a floor: coming back sooner only earns another 429.
+      const waitMs = Math.max(failure.afterMs, backoff / 2 + Math.random() * (backoff / 2));
+      this.o.onRetry?.({ reason: failure.why, attempt: this.retried, of: this.o.retries, waitMs });
       await sleep(waitMs, this.o.shutdown.stop);
     }
   }
@@ -206,21 +224,21 @@ export class SyncClient {
   async analyze(payload: unknown, signal: AbortSignal): Promise<{ status: number; body: Record<string, unknown> }> {
     const init = { headers: { "content-type": "application/json", "x-api-key": this.o.apiKey }, body: JSON.stringify(payload) };
     const answer = await this.exchange("POST", "/api/v1/analyze", init, signal);
-    if (typeof answer === "string") throw new Unreachable(answer);
+    if (answer instanceof Retry) throw new Unreachable(answer.why);
     return { status: answer.res.status, body: answer.body };
   }
 
-  /** One request: the answer and its JSON with the statuses every request shares handled, or a string saying why it is worth retrying. */
-  private async request(method: "GET" | "POST", path: string, init: RequestInit, signal: AbortSignal): Promise<Exchanged | string> {
+  /** One request: the answer and its JSON with the statuses every request shares handled, or a Retry saying why it is worth trying again. */
+  private async request(method: "GET" | "POST", path: string, init: RequestInit, signal: AbortSignal): Promise<Exchanged | Retry> {
     const answer = await this.exchange(method, path, init, signal);
-    if (typeof answer === "string") return answer;
+    if (answer instanceof Retry) return answer;
     const { res, detail } = answer;
-    if (res.status === 429 || res.status >= 500) return `${method} ${path.split("?")[0]} answered ${res.status} (${detail})`;
+    if (res.status === 429 || res.status >= 500) return new Retry(`${method} ${path.split("?")[0]} answered ${res.status} (${detail})`, retryAfterMs(res));
     return answer;
   }
 
-  /** One request and its JSON, 401/403 thrown as AuthError; a string when no answer came. */
-  private async exchange(method: "GET" | "POST", path: string, init: RequestInit, signal: AbortSignal): Promise<Exchanged | string> {
+  /** One request and its JSON, 401/403 thrown as AuthError; a Retry when no answer came. */
+  private async exchange(method: "GET" | "POST", path: string, init: RequestInit, signal: AbortSignal): Promise<Exchanged | Retry> {
     if (this.o.shutdown.stop.aborted) throw new Stopped("stopped");
     let res: Response;
     let body: Record<string, unknown>;
@@ -229,7 +247,7 @@ export class SyncClient {
       body = await readJson(res);
     } catch (err) {
       if (this.o.shutdown.abort.aborted) throw new Stopped("stopped");
-      return `${method} ${path.split("?")[0]} failed: ${describeError(err)}`;
+      return new Retry(`${method} ${path.split("?")[0]} failed: ${describeError(err)}`);
     }
     const detail = typeof body.detail === "string" ? body.detail : `HTTP ${res.status}`;
     if (res.status === 401 || res.status === 403) throw new AuthError(`the server refused the API key (${res.status} ${detail})`);
@@ -237,11 +255,11 @@ export class SyncClient {
     return { res, body, detail };
   }
 
-  /** One GET of the device's state: its answer, checked, or a string saying why it is worth retrying. */
-  private async attemptState(deviceId: string): Promise<ServerState | string> {
+  /** One GET of the device's state: its answer, checked, or a Retry. */
+  private async attemptState(deviceId: string): Promise<ServerState | Retry> {
     const path = `/api/v1/sync/state?deviceId=${encodeURIComponent(deviceId)}`;
     const answer = await this.request("GET", path, { headers: { "x-api-key": this.o.apiKey } }, AbortSignal.timeout(this.o.requestTimeoutMs));
-    if (typeof answer === "string") return answer;
+    if (answer instanceof Retry) return answer;
     const { res, body, detail } = answer;
     if (res.status !== 200) throw new ServerRefused(`GET /api/v1/sync/state answered ${res.status} (${detail})`);
     const id = (v: unknown) => v === null || (typeof v === "number" && Number.isSafeInteger(v));
@@ -256,15 +274,15 @@ export class SyncClient {
     return { tables, lastDriveId: body.lastDriveId as number | null };
   }
 
-  /** One POST of a sync body: an answer, or a string saying why it is worth retrying. */
-  private async attempt(gz: Uint8Array<ArrayBuffer>): Promise<SyncAnswer | string> {
+  /** One POST of a sync body: an answer, or a Retry. */
+  private async attempt(gz: Uint8Array<ArrayBuffer>): Promise<SyncAnswer | Retry> {
     const answer = await this.request(
       "POST",
       "/api/v1/sync",
       { headers: { "content-type": "application/json", "content-encoding": "gzip", "x-api-key": this.o.apiKey }, body: gz },
       AbortSignal.timeout(this.o.requestTimeoutMs),
     );
-    if (typeof answer === "string") return answer;
+    if (answer instanceof Retry) return answer;
     const { res, body, detail } = answer;
     if (res.status === 200) {
       const tables = body.tablesProcessed;
@@ -282,7 +300,7 @@ export class SyncClient {
    * timeout, so the timeout is for a stall: no piece of the file taken by the
    * socket, or no answer after the last one, for that long.
    */
-  private async attemptUpload(file: Upload): Promise<StoredBackup | string> {
+  private async attemptUpload(file: Upload): Promise<StoredBackup | Retry> {
     const stalled = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const progress = () => {
@@ -299,7 +317,7 @@ export class SyncClient {
         { headers: { "content-type": form.contentType, "content-length": String(form.length), "x-api-key": this.o.apiKey }, body: form.stream, duplex: "half" } as RequestInit,
         stalled.signal,
       );
-      if (typeof answer === "string") return answer;
+      if (answer instanceof Retry) return answer;
       const { res, body, detail } = answer;
       if (res.status !== 200) throw new ServerRefused(`POST /api/v1/backup answered ${res.status} (${detail})`);
       if (typeof body.filename !== "string" || body.sha256 !== file.sha256) {

@@ -6,7 +6,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../lib/http/env.ts";
 import { FindingSchema, RecommendationSchema } from "../lib/analysis/analyze.ts";
-import { DeviceIdSchema, listedDevice, requireDevice } from "../lib/http/auth.ts";
+import { DeviceIdSchema, listedDevice, mayActFor } from "../lib/http/auth.ts";
 import { ApiError, errorResponse as error } from "../lib/http/errors.ts";
 import type { analysis_history } from "../lib/db/generated/prisma/client.ts";
 
@@ -57,8 +57,7 @@ const oneRoute = createRoute({
   responses: {
     200: { description: "The analysis", content: { "application/json": { schema: AnalysisItem } } },
     401: error("Missing or invalid API key"),
-    403: error("The analysis belongs to another device than the key's"),
-    404: error("No such analysis"),
+    404: error("No such analysis, or one of another device than the key's (the same answer, so ids reveal nothing)"),
     422: error("An invalid id"),
   },
 });
@@ -100,8 +99,7 @@ export function registerAnalyses(app: App) {
   app.openapi(oneRoute, async (c) => {
     const { id } = c.req.valid("param");
     const row = await c.var.deps.db.prisma.analysis_history.findUnique({ where: { analysis_id: BigInt(id) } });
-    if (!row) throw new ApiError(404, `Analysis ${id} not found`);
-    requireDevice(c, row.device_id);
+    if (!row || !mayActFor(c, row.device_id)) throw new ApiError(404, `Analysis ${id} not found`);
     return c.json(item(row), 200);
   });
 }

@@ -9,8 +9,12 @@ import type { App, AppEnv } from "../lib/http/env.ts";
 import { AnalysisFailed, FindingSchema, RecommendationSchema, runAnalysis } from "../lib/analysis/analyze.ts";
 import { WindowTooLarge } from "../lib/analysis/drive-stats.ts";
 import { DeviceIdSchema, requireDevice } from "../lib/http/auth.ts";
+import { limitedJsonBody } from "../lib/http/body.ts";
 import { ApiError, ErrorBody, errorResponse as error, fieldError } from "../lib/http/errors.ts";
 import { instant } from "../lib/readings/window.ts";
+
+/** A request names a window and a few lists of short strings; anything longer is not an analysis request. */
+const ANALYZE_BODY_BYTES = 64 * 1024;
 
 const AnalyzeRequest = z
   .object({
@@ -68,11 +72,15 @@ const route = createRoute({
     "Waits for Ollama, up to ANALYSIS_TIMEOUT_SECONDS. Recommendations are stored as ai_recommendations rows (sync_batch_id = the analysis id) " +
     "and the analysis as an analysis_history row; a failed analysis is recorded as failed, except one that never reached Ollama (503), which is not recorded.",
   tags: ["analysis"],
+  middleware: [limitedJsonBody(() => ANALYZE_BODY_BYTES)] as const,
   request: { body: { required: true, content: { "application/json": { schema: AnalyzeRequest } } } },
   responses: {
     200: { description: "The analysis, or a message when the window has no readings (Ollama is not asked)", content: { "application/json": { schema: z.union([Analysis, NoData]) } } },
     401: error("Missing or invalid API key"),
     403: error("A device key for another device"),
+    413: error("Body larger than 64 KB"),
+    429: error("Busy: the device already has an analysis running, or the server's request memory is spoken for; retry after Retry-After seconds"),
+    415: error("Not JSON, or an unsupported Content-Encoding"),
     422: error("Invalid request, naming the field; also a missing deviceId when the server knows no device or several, and a window with more than ANALYSIS_MAX_READINGS readings"),
     502: error("Ollama answered with an error, e.g. the model is not pulled", Failed.extend({ ollamaError: z.string() })),
     503: error("Ollama unreachable; nothing is recorded", Failed.omit({ analysisId: true }).extend({ ollamaUrl: z.string(), model: z.string() })),
@@ -95,7 +103,9 @@ export function registerAnalyze(app: App) {
     const body = c.req.valid("json");
     const deviceId = body.deviceId ?? (await defaultDevice(c));
     requireDevice(c, deviceId);
-    const { db, config, clock } = c.var.deps;
+    const { db, config, clock, admission } = c.var.deps;
+    // An analysis holds its readings in memory and a connection while it reads them: one per device, and as many as the budget holds.
+    const ticket = admission.enter("analysis", deviceId);
     const request = {
       deviceId,
       profileId: body.profileId,
@@ -125,6 +135,8 @@ export function registerAnalyze(app: App) {
         default:
           throw err;
       }
+    } finally {
+      ticket.release();
     }
   });
 }

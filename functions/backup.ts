@@ -7,7 +7,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { App, AppEnv } from "../lib/http/env.ts";
+import type { App, AppEnv, Ticket } from "../lib/http/env.ts";
 import { DeviceIdSchema, requireDevice } from "../lib/http/auth.ts";
 import {
   ALLOWED_EXTENSIONS,
@@ -63,6 +63,7 @@ const route = createRoute({
     413: error("File too large. Max: <MAX_BACKUP_SIZE_MB>MB"),
     415: error("Not multipart/form-data"),
     422: error("A missing or invalid field, a file extension not allowed, or a sha256 mismatch"),
+    429: error("Busy: the device already has an upload in progress, or the server's request memory is spoken for; retry after Retry-After seconds"),
     507: error("The backup disk is full"),
   },
 });
@@ -92,11 +93,12 @@ async function readField(part: Part): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** The fields, valid and for a device the key may act for; throws 422 or 403. */
-function checkFields<T extends z.ZodType<{ deviceId: string }>>(c: Context<AppEnv>, schema: T, fields: Record<string, string>): z.infer<T> {
+/** The fields, valid and for a device the key may act for (and that has no other upload in progress); throws 422, 403 or 429. */
+function checkFields<T extends z.ZodType<{ deviceId: string }>>(c: Context<AppEnv>, schema: T, fields: Record<string, string>, ticket: Ticket): z.infer<T> {
   const parsed = schema.safeParse(fields);
   if (!parsed.success) throw validationError(parsed.error);
   requireDevice(c, parsed.data.deviceId);
+  ticket.device(parsed.data.deviceId);
   return parsed.data;
 }
 
@@ -105,13 +107,15 @@ export function registerBackup(app: App) {
   // route is documented with its body and mounted without it.
   app.openAPIRegistry.registerPath(route);
   app.openapi({ ...route, request: undefined, hide: true }, async (c) => {
-    const { config, clock, metrics } = c.var.deps;
+    const { config, clock, metrics, admission } = c.var.deps;
     const maxBytes = Math.floor(config.MAX_BACKUP_SIZE_MB * 1024 * 1024);
     const tooLarge = () => new ApiError(413, `File too large. Max: ${config.MAX_BACKUP_SIZE_MB}MB`);
     const boundary = multipartBoundary(c.req.header("content-type"));
     if (!boundary) throw new ApiError(415, "Content-Type must be multipart/form-data with a boundary");
     if (Number(c.req.header("content-length")) > maxBytes + FORM_OVERHEAD_BYTES) throw tooLarge();
 
+    const auth = c.var.auth;
+    const ticket = admission.enter("backup", auth.kind === "device" ? auth.deviceId : undefined);
     const fields: Record<string, string> = {};
     let upload: { staged: Staged; stem: string; ext: string } | undefined;
     try {
@@ -130,13 +134,13 @@ export function registerBackup(app: App) {
         // Fields sent first (as the Pi and Python requests do) are checked before a byte is stored.
         let dir = incomingDir(config.BACKUP_DIR);
         if ("type" in fields && "deviceId" in fields) {
-          const { deviceId, type } = checkFields(c, Fields.pick({ type: true, deviceId: true }), fields);
+          const { deviceId, type } = checkFields(c, Fields.pick({ type: true, deviceId: true }), fields, ticket);
           dir = backupDir(config.BACKUP_DIR, deviceId, type);
         }
         upload = { staged: await stageUpload(dir, part.body, maxBytes, tooLarge), ...name };
       }
       if (!upload) throw fieldError("file", "is required");
-      const form = checkFields(c, Fields, fields);
+      const form = checkFields(c, Fields, fields, ticket);
       const dir = backupDir(config.BACKUP_DIR, form.deviceId, form.type);
       const { staged, stem, ext } = upload;
       const sent = form.sha256?.toLowerCase();
@@ -172,6 +176,7 @@ export function registerBackup(app: App) {
       throw err;
     } finally {
       if (upload) await discardStaged(upload.staged);
+      ticket.release();
     }
   });
 }

@@ -5,7 +5,7 @@
  */
 import { startAnalysisWorker, type AnalysisWorker } from "./analysis/worker.ts";
 import { sweepStaleUploads } from "./backup/store.ts";
-import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { ConfigError, loadConfig, requestCostsMb, type Config } from "./config.ts";
 import { createDb } from "./db/pools.ts";
 import { startEmbeddedDb } from "./db/embedded.ts";
 import type { App, Deps } from "./http/env.ts";
@@ -25,6 +25,11 @@ export async function boot(createApp: (deps: Deps) => App): Promise<Booted> {
     process.exit(2);
   }
   const logger = createLogger(config);
+  const costs = requestCostsMb(config);
+  logger.info(
+    { maxRequestMemoryMb: config.MAX_REQUEST_MEMORY_MB, syncBodyMb: costs.sync, analysisMb: costs.analysis, backupUploadMb: costs.backup },
+    "request memory budget: what one request of each kind reserves from MAX_REQUEST_MEMORY_MB (the analysis worker holds one analysis' worth)",
+  );
   const embedded = config.DATABASE_URL ? undefined : await startEmbeddedDb(process.cwd(), (msg) => logger.info(msg));
   const url = config.DATABASE_URL ?? embedded!.url;
   try {

@@ -35,6 +35,8 @@ const configSchema = z.object({
   ANALYSIS_MAX_READINGS: positiveInt(1_000_000),
   ANALYSIS_ENABLED: flag("true"),
   METRICS_PUBLIC: flag("false"),
+  METRICS_MAX_DEVICES: positiveInt(50),
+  MAX_REQUEST_MEMORY_MB: positive(256),
   SHUTDOWN_DRAIN_SECONDS: positive(10),
   SESSION_DAYS: z.coerce.number().positive().max(400, "must be at most 400 (browsers keep a cookie no longer)").default(30),
   TRUST_PROXY: flag("false"),
@@ -43,6 +45,33 @@ const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** Memory of one /sync body in progress, as a multiple of its size: the runtime's buffer, the chunks read, the text, a few slices of rows (bench:hostile "held": 196 MB for five 9.5 MB bodies). */
+const SYNC_BODY_COPIES = 4;
+/** What one realtime_data reading costs an analysis (bench:analysis: 87 MB for 1,000,000). */
+const BYTES_PER_READING = 90;
+/** What one streamed backup upload costs (bench:backup: 28 MB for a 100 MB upload): what the runtime buffers around the stream. */
+const BACKUP_UPLOAD_MB = 32;
+
+export type RequestKind = "sync" | "analysis" | "backup";
+
+/** The most memory one request of each kind holds, in MB, under `config`; lib/http/admission.ts reserves it from MAX_REQUEST_MEMORY_MB. */
+export function requestCostsMb(config: Pick<Config, "MAX_SYNC_PAYLOAD_MB" | "ANALYSIS_MAX_READINGS">): Record<RequestKind, number> {
+  // Whole megabytes, so reserving and releasing them adds up exactly.
+  return {
+    sync: Math.ceil(SYNC_BODY_COPIES * config.MAX_SYNC_PAYLOAD_MB),
+    analysis: Math.ceil((config.ANALYSIS_MAX_READINGS * BYTES_PER_READING) / 1024 / 1024),
+    backup: BACKUP_UPLOAD_MB,
+  };
+}
+
+/** MAX_REQUEST_MEMORY_MB must hold the worker's analysis and one request of the costliest kind. */
+function budgetProblem(config: Config): string | undefined {
+  const costs = requestCostsMb(config);
+  const least = costs.analysis + Math.max(costs.sync, costs.analysis, costs.backup);
+  if (config.MAX_REQUEST_MEMORY_MB >= least) return undefined;
+  return `must be at least ${least} to hold the analysis worker's analysis and one more request (an analysis is ${costs.analysis} MB for ANALYSIS_MAX_READINGS, a sync body ${costs.sync} MB for MAX_SYNC_PAYLOAD_MB, a backup upload ${costs.backup} MB)`;
+}
 
 export class ConfigError extends Error {}
 
@@ -67,7 +96,13 @@ function parseOrThrow<T extends z.ZodType>(schema: T, env: Env): z.infer<T> {
 
 /** Loads the configuration from `env` over `.env` in `cwd`; throws ConfigError naming each bad variable. */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
-  return parseOrThrow(configSchema, readEnv(env, cwd));
+  return parseOrThrow(
+    configSchema.superRefine((config, ctx) => {
+      const problem = budgetProblem(config);
+      if (problem) ctx.addIssue({ code: "custom", path: ["MAX_REQUEST_MEMORY_MB"], message: problem });
+    }),
+    readEnv(env, cwd),
+  );
 }
 
 /** Just DATABASE_URL, for tools that need only the database (migrate, device, studio, db). */

@@ -7,12 +7,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
-import pino from "pino";
 import { claimJob, finishJob } from "../lib/analysis/jobs.ts";
 import { startAnalysisWorker, type AnalysisWorker } from "../lib/analysis/worker.ts";
 import { freePort } from "../lib/db/mariadb-server.ts";
-import { API_KEY, testApp, type TestApp } from "./helpers/app.ts";
+import { API_KEY, capturedLogger, testApp, type TestApp } from "./helpers/app.ts";
 import { DRIVE, event, readings, stamp } from "./helpers/drive.ts";
 import { startFakeOllama, type FakeOllama } from "./helpers/fake-ollama.ts";
 
@@ -43,18 +41,6 @@ async function jobReaches(t: TestApp, deviceId: string, state: string, deadlineM
     if (Date.now() > until) throw new Error(`job of ${deviceId} never reached ${state}: ${JSON.stringify(job)}`);
     await Bun.sleep(25);
   }
-}
-
-/** A pino logger whose lines the test can read. */
-function capturedLogger(level = "info") {
-  const lines: { level: number; msg: string; [key: string]: unknown }[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split("\n")) if (line) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { logger: pino({ level }, stream), lines };
 }
 
 let seq = 0;

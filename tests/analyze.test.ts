@@ -486,10 +486,10 @@ describe("GET /api/v1/analyses", () => {
     expect((await list("?limit=101")).status).toBe(422);
   });
 
-  test("GET /api/v1/analyses/{id} should return one analysis, 404 for an unknown id and 403 for another device's", async () => {
+  test("GET /api/v1/analyses/{id} should return one analysis, and 404 for an unknown id and for another device's alike", async () => {
     const [latest] = (await list(`?deviceId=${DEVICE}&limit=1`)).body.analyses;
     expect(await list(`/${latest.analysisId}`)).toEqual({ status: 200, body: latest });
     expect(await list("/999999")).toEqual({ status: 404, body: { detail: "Analysis 999999 not found" } });
-    expect(await list(`/${latest.analysisId}`, keys[OTHER]!)).toEqual({ status: 403, body: { detail: `API key not valid for device ${DEVICE}` } });
+    expect(await list(`/${latest.analysisId}`, keys[OTHER]!)).toEqual({ status: 404, body: { detail: `Analysis ${latest.analysisId} not found` } });
   });
 });

@@ -101,6 +101,21 @@ describe("retries", () => {
     expect(accepted).toEqual(Array.from({ length: 780 }, (_, i) => i + 1));
   });
 
+  test("a 429 with Retry-After is retried no sooner than it says, even with a shorter backoff", async () => {
+    let busy = true;
+    const s = await serve((req) => {
+      if (req.table !== "realtime_data" || !busy) return "ok";
+      busy = false;
+      return { status: 429, body: { detail: "Server busy: device pi-stub already has 2 sync bodies in progress" }, headers: { "Retry-After": "1" } };
+    });
+    const run = await push();
+    expect(run.code).toBe(0);
+    const [refused, retried] = realtime(s);
+    expect(retried!.batchId).toBe(refused!.batchId);
+    // The backoff here is 10 ms; the server asked for 1 s.
+    expect(retried!.at - refused!.at).toBeGreaterThanOrEqual(1000);
+  });
+
   test("a 413 splits the chunk instead of quarantining: every row arrives, nothing is quarantined", async () => {
     const s = await serve((req) => (req.rows.length > 60 ? { status: 413, body: { detail: "Payload too large. Max: 10MB" } } : "ok"));
     const run = await push();

@@ -49,10 +49,19 @@ describe("loadConfig", () => {
       ANALYSIS_MAX_READINGS: 1_000_000,
       ANALYSIS_ENABLED: true,
       METRICS_PUBLIC: false,
+      METRICS_MAX_DEVICES: 50,
+      MAX_REQUEST_MEMORY_MB: 256,
       SHUTDOWN_DRAIN_SECONDS: 10,
       SESSION_DAYS: 30,
       TRUST_PROXY: false,
     });
+  });
+
+  test("a MAX_REQUEST_MEMORY_MB that cannot hold the worker's analysis and one more request should be refused, naming what it needs", () => {
+    expect(problems({ API_KEY: KEY, MAX_REQUEST_MEMORY_MB: "100" })).toBe(
+      `${HEADER}  MAX_REQUEST_MEMORY_MB: must be at least 172 to hold the analysis worker's analysis and one more request (an analysis is 86 MB for ANALYSIS_MAX_READINGS, a sync body 40 MB for MAX_SYNC_PAYLOAD_MB, a backup upload 32 MB)`,
+    );
+    expect(loadConfig({ API_KEY: KEY, MAX_REQUEST_MEMORY_MB: "100", ANALYSIS_MAX_READINGS: "200000" }, cwdWith()).MAX_REQUEST_MEMORY_MB).toBe(100);
   });
 
   test("a missing API_KEY should stop start-up naming API_KEY", () => {

@@ -143,6 +143,8 @@ describe("counters", () => {
   });
 
   test("a stored backup should count once with its bytes, by device and type", async () => {
+    // Per-device series are for real devices: this one has synced.
+    expect((await sync("pi-metrics-backup", "mb-1", { realtime_data: { rows: [] } })).status).toBe(200);
     const form = new FormData();
     form.append("deviceId", "pi-metrics-backup");
     form.append("type", "database");

@@ -217,13 +217,49 @@ function tablesDifferences(s: PrismaSchema, tables: readonly MirroredTable[]): s
   return out;
 }
 
+/** Binary and NO PAD: equal only when the bytes are ("a" ≠ "A" ≠ "á" ≠ "a "). MariaDB's name, MySQL 8's name. */
+const EXACT_COLLATIONS = ["utf8mb4_nopad_bin", "utf8mb4_0900_bin"];
+/** Text columns that identify something: a device, a batch, a Pi row or the profile it names. */
+const IDENTITY_COLUMN = /^(source_id|source_device|sync_batch_id|profile_id|profile_source_id|device_id|batch_id|table_name)$/;
+
+type TextColumn = { table: string; column: string; collation: string };
+
+/**
+ * Identity columns that would compare inexactly: every text column of any
+ * table named like an identity, and each mirrored table's source_device,
+ * sync_batch_id and text source_id, which must exist as text.
+ */
+function inexactIdentities(columns: TextColumn[], tables: readonly MirroredTable[]): string[] {
+  const out = columns.filter((c) => IDENTITY_COLUMN.test(c.column) && !EXACT_COLLATIONS.includes(c.collation)).map((c) => `${c.table}.${c.column}: ${c.collation}`);
+  for (const t of tables) {
+    for (const column of ["source_device", "sync_batch_id", ...(t.keyType === "text" ? ["source_id"] : [])]) {
+      if (!columns.some((c) => c.table === t.name && c.column === column)) out.push(`${t.name}.${column}: not a text column`);
+    }
+  }
+  return out.sort();
+}
+
+async function textColumns(url: string): Promise<TextColumn[]> {
+  const conn = await mariadb.createConnection(connectionOptions(url));
+  try {
+    const rows: { TABLE_NAME: string; COLUMN_NAME: string; COLLATION_NAME: string }[] = await conn.query(
+      "SELECT TABLE_NAME, COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> '_prisma_migrations' AND COLLATION_NAME IS NOT NULL",
+    );
+    return rows.map((r) => ({ table: r.TABLE_NAME, column: r.COLUMN_NAME, collation: r.COLLATION_NAME }));
+  } finally {
+    await conn.end();
+  }
+}
+
 let database: Awaited<ReturnType<typeof emptyDatabase>>;
 let introspected: Awaited<ReturnType<typeof shapesFromDatabase>>;
+let texts: TextColumn[];
 
 beforeAll(async () => {
   database = await emptyDatabase();
   await migrate(database.url);
   introspected = await shapesFromDatabase(database.url);
+  texts = await textColumns(database.url);
 });
 
 afterAll(() => database.drop());
@@ -233,23 +269,11 @@ describe("the migrations", () => {
     expect(differences(shapesFromSchema(schema), introspected.shapes)).toEqual([]);
   });
 
-  test("should give the current Pi tables' text identity columns a binary collation, which schema.prisma cannot say", async () => {
-    const conn = await mariadb.createConnection(connectionOptions(database.url));
-    try {
-      const rows: { TABLE_NAME: string; COLUMN_NAME: string; COLLATION_NAME: string }[] = await conn.query(
-        `SELECT TABLE_NAME, COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS
-         WHERE TABLE_SCHEMA = DATABASE() AND COLUMN_NAME IN ('source_device', 'sync_batch_id', 'source_id', 'table_name') AND COLLATION_NAME IS NOT NULL
-           AND TABLE_NAME IN ('dtc_log', 'dtc_freeze_frame', 'drive_summary', 'battery_health_log', 'unmapped_rows')`,
-      );
-      expect(rows.map((r) => `${r.TABLE_NAME}.${r.COLUMN_NAME} ${r.COLLATION_NAME}`).sort()).toEqual(
-        [
-          ...["dtc_log", "dtc_freeze_frame", "drive_summary", "battery_health_log"].flatMap((t) => [`${t}.source_device utf8mb4_bin`, `${t}.sync_batch_id utf8mb4_bin`]),
-          ...["source_device", "table_name", "source_id", "sync_batch_id"].map((c) => `unmapped_rows.${c} utf8mb4_bin`),
-        ].sort(),
-      );
-    } finally {
-      await conn.end();
-    }
+  test("should give every identity text column a binary NO PAD collation, which schema.prisma cannot say", () => {
+    expect(inexactIdentities(texts, TABLES)).toEqual([]);
+    // Checked for real, not just by name: the columns of one mirrored table with a text key.
+    const profiles = texts.filter((c) => c.table === "profiles" && IDENTITY_COLUMN.test(c.column)).map((c) => c.column).sort();
+    expect(profiles).toEqual(["source_device", "source_id", "sync_batch_id"]);
   });
 
   test("should create no foreign keys and no checks beyond JSON validity (relationMode = prisma)", () => {
@@ -337,6 +361,13 @@ describe("the drift checks themselves", () => {
     for (const [from, to, difference] of drifts) {
       expect(differences(shapesFromSchema(edited(from, to)), introspected.shapes)).toEqual([difference]);
     }
+  });
+
+  test("should report an identity column that compares inexactly, and a mirrored table without one", () => {
+    const folded = texts.map((c) => (c.table === "devices" && c.column === "device_id" ? { ...c, collation: "utf8mb4_unicode_ci" } : c));
+    expect(inexactIdentities(folded, TABLES)).toEqual(["devices.device_id: utf8mb4_unicode_ci"]);
+    const withoutBatch = texts.filter((c) => !(c.table === "alert_log" && c.column === "sync_batch_id"));
+    expect(inexactIdentities(withoutBatch, TABLES)).toEqual(["alert_log.sync_batch_id: not a text column"]);
   });
 
   test("should report lib/tables.ts disagreeing with schema.prisma", () => {

@@ -118,7 +118,7 @@ describe("the Python client's current requests", () => {
       expect({ table, rows: back }).toEqual({ table, rows: expected });
     }
     const [{ last_drive_id }] = await t.db.query("SELECT last_drive_id FROM devices WHERE device_id = ?", [DEVICE]);
-    expect(last_drive_id).toBe(4);
+    expect(Number(last_drive_id)).toBe(4);
   });
 
   test("a freeze frame's PIDs are stored as JSON the database can query", async () => {
@@ -228,7 +228,7 @@ describe("columns the server does not know", () => {
     const rows = [
       reading(1, { gear: 3, note: "°C ok" }),
       reading(2),
-      reading(3, { gear: null, source_device: "spoofed", extra: { nested: [1, 2] }, __proto__x: 1 }),
+      reading(3, { gear: null, source_device: "spoofed", extra: { nested: 1 }, __proto__x: 1 }),
     ];
     const res = await sync(d, "uc-1", { realtime_data: { rows } });
     expect(res.status).toBe(200);
@@ -238,7 +238,7 @@ describe("columns the server does not know", () => {
     expect(await stored("realtime_data", d, "source_id, source_device, value, extra")).toEqual([
       { source_id: 1n, source_device: d, value: 901, extra: { gear: 3, note: "°C ok" } },
       { source_id: 2n, source_device: d, value: 902, extra: null },
-      { source_id: 3n, source_device: d, value: 903, extra: { gear: null, source_device: "spoofed", extra: { nested: [1, 2] }, __proto__x: 1 } },
+      { source_id: 3n, source_device: d, value: 903, extra: { gear: null, source_device: "spoofed", extra: { nested: 1 }, __proto__x: 1 } },
     ]);
     const replay = await sync(d, "uc-1", { realtime_data: { rows } });
     expect((await replay.json()).tablesProcessed.realtime_data).toMatchObject({ inserted: 0, updated: 3 });
@@ -247,6 +247,13 @@ describe("columns the server does not know", () => {
     expect(mine.map((w) => [w.msg, w.table, w.column])).toEqual(
       ["__proto__x", "extra", "gear", "note", "source_device"].map((c) => ["kept a column the server does not know in extra", "realtime_data", c]),
     );
+  });
+
+  test("a blob in a column the server does not know, as the agent sends it, is kept in extra", async () => {
+    const d = device();
+    const res = await sync(d, "uc-blob", { realtime_data: { rows: [reading(1, { raw_frame: { blobHex: "00FF7E" } })] } });
+    expect(res.status).toBe(200);
+    expect(await stored("realtime_data", d, "extra")).toEqual([{ extra: { raw_frame: { blobHex: "00FF7E" } } }]);
   });
 
   test("a known column keeps its strict validation", async () => {
@@ -296,15 +303,17 @@ describe("tables the server does not know", () => {
 
   test("a row without a usable key is refused by name, and nothing of the batch is stored", async () => {
     const d = device();
-    const res = await sync(d, "ut-4", { realtime_data: { rows: [reading(1)] }, gear_log: { rows: [{ id: 1 }, { gear: 2 }, { id: 1.5 }, { id: "" }, [1], { id: 1 }] } });
+    const res = await sync(d, "ut-4", { realtime_data: { rows: [reading(1)] }, gear_log: { rows: [{ id: 1 }, { gear: 2 }, { id: 1.5 }, { id: "" }, { id: 1 }] } });
     expect(res.status).toBe(422);
     expect((await res.json()).errors.map((e: { path: string; message: string }) => e.message)).toEqual([
-      "table gear_log row 1 column id: expected the key id: an integer or a text of 1 to 64 characters, got nothing",
-      "table gear_log row 2 column id: expected the key id: an integer or a text of 1 to 64 characters, got number 1.5",
-      'table gear_log row 3 column id: expected the key id: an integer or a text of 1 to 64 characters, got string ""',
-      "table gear_log row 4: expected a row object, got array",
-      "table gear_log row 5 column id: duplicate id 1 (also row 0)",
+      "table gear_log row 1 column id: expected the key id: an integer or a well-formed text of 1 to 64 characters, got nothing",
+      "table gear_log row 2 column id: expected the key id: an integer or a well-formed text of 1 to 64 characters, got number 1.5",
+      'table gear_log row 3 column id: expected the key id: an integer or a well-formed text of 1 to 64 characters, got string ""',
+      "table gear_log row 4 column id: duplicate id 1 (also row 0)",
     ]);
+    // A row that is not an object is refused before any row is read.
+    const array = await sync(d, "ut-5", { gear_log: { rows: [{ id: 1 }, [1]] } });
+    expect((await array.json()).errors.map((e: { message: string }) => e.message)).toEqual(["table gear_log row 1: expected a row object, got array"]);
     expect(await count("realtime_data", d)).toBe(0);
     expect(await t.db.query("SELECT id FROM unmapped_rows WHERE source_device = ?", [d])).toEqual([]);
   });

@@ -89,7 +89,7 @@ test("the Python client's requests succeed unchanged, and every row lands once",
   const [degrees] = await t.db.query("SELECT unit, value FROM realtime_data WHERE source_device = ? AND source_id = 2", [DEVICE]);
   expect(degrees).toEqual({ unit: "°C", value: 82 });
   const [device] = await t.db.query("SELECT last_drive_id FROM devices WHERE device_id = ?", [DEVICE]);
-  expect(device.last_drive_id).toBe(3);
+  expect(device.last_drive_id).toBe(3n);
 
   const [history] = await t.db.query("SELECT status, rows_inserted, rows_updated, tables_synced FROM sync_history WHERE batch_id = ?", ["eclipse-pi-2026-04-19T09:00:00Z"]);
   expect(history).toMatchObject({ status: "success", rows_inserted: 1204, rows_updated: 0 });

@@ -210,7 +210,7 @@ describe("POST /api/v1/sync", () => {
 
   test("driveCounter is stored on the device row and never goes backwards", async () => {
     const d = device();
-    const lastDrive = async () => (await t.db.query("SELECT last_drive_id FROM devices WHERE device_id = ?", [d]))[0].last_drive_id;
+    const lastDrive = async () => Number((await t.db.query("SELECT last_drive_id FROM devices WHERE device_id = ?", [d]))[0].last_drive_id);
     await sync(d, "b-dc-1", { realtime_data: { rows: [] } }, { driveCounter: { lastDriveId: 7 } });
     expect(await lastDrive()).toBe(7);
     await sync(d, "b-dc-2", { realtime_data: { rows: [] } }, { driveCounter: { lastDriveId: 5 } });

@@ -39,17 +39,17 @@ export type Db = {
   close(): Promise<void>;
 };
 
-export function createDb(url: string, { connectionLimit = 10 } = {}): Db {
+export function createDb(url: string, { connectionLimit = 10, acquireTimeout = 10_000 } = {}): Db {
   const pool = mariadb.createPool({
     ...connectionOptions(url),
     connectionLimit,
-    acquireTimeout: 10_000,
+    acquireTimeout,
     // The adapter turns the prepared-statement cache off on pools it creates itself.
     prepareCacheLength: 0,
   });
   const prisma = new PrismaClient({ adapter: new PrismaMariaDb(pool) });
   // The sync path prepares a handful of fixed statements, so a small cache holds them all.
-  const bulkPool = mariadb.createPool({ ...connectionOptions(url), connectionLimit: 4, acquireTimeout: 10_000, prepareCacheLength: 32 });
+  const bulkPool = mariadb.createPool({ ...connectionOptions(url), connectionLimit: 4, acquireTimeout, prepareCacheLength: 32 });
   return {
     pool,
     prisma,

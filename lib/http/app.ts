@@ -6,6 +6,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
 import { matchedRoutes } from "hono/route";
+import { createAdmission } from "./admission.ts";
 import { apiKeyAuth } from "./auth.ts";
 import type { App, AppEnv, Deps } from "./env.ts";
 import { handleError, validationError } from "./errors.ts";
@@ -14,7 +15,13 @@ import { systemClock } from "../time.ts";
 
 export function newApp(deps: Deps): App {
   const clock = deps.clock ?? systemClock;
-  const resolved = { ...deps, clock, startedAt: clock.now(), metrics: createMetrics({ db: deps.db, clock, logger: deps.logger }) };
+  const resolved = {
+    ...deps,
+    clock,
+    startedAt: clock.now(),
+    metrics: createMetrics({ db: deps.db, clock, logger: deps.logger, maxDevices: deps.config.METRICS_MAX_DEVICES }),
+    admission: createAdmission(deps.config, { worker: deps.analysisWorker !== undefined }),
+  };
   const app: App = new OpenAPIHono<AppEnv>({
     // One validation hook, so every 422 has the same shape.
     defaultHook: (result) => {
@@ -22,7 +29,9 @@ export function newApp(deps: Deps): App {
     },
   });
 
-  app.use("*", requestId());
+  // A client may name its request (to find it in both logs), within the id's own bounds: at most
+  // 64 characters of [A-Za-z0-9_=-]. Anything else is replaced by a fresh UUID, never echoed.
+  app.use("*", requestId({ limitLength: 64 }));
   app.use("*", async (c, next) => {
     const logger = deps.logger.child({ reqId: c.var.requestId });
     c.set("logger", logger);

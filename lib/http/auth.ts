@@ -73,7 +73,10 @@ export async function authenticateKey(c: Context<AppEnv>, key: string): Promise<
   const deviceId = key.slice(0, dot);
   if (dot > 0 && DEVICE_ID.test(deviceId)) {
     const device = await db.prisma.devices.findUnique({ where: { device_id: deviceId }, select: { api_key_hash: true } });
-    if (device?.api_key_hash && verifyDeviceSecret(key.slice(dot + 1), device.api_key_hash)) return { kind: "device", deviceId };
+    if (device?.api_key_hash && verifyDeviceSecret(key.slice(dot + 1), device.api_key_hash)) {
+      c.var.deps.metrics.knownDevice(deviceId);
+      return { kind: "device", deviceId };
+    }
   }
   return undefined;
 }
@@ -86,16 +89,20 @@ export function apiKeyAuth(): MiddlewareHandler<AppEnv> {
   };
 }
 
+/** Whether the request's key may act for `deviceId`: the admin key for every device, a device key for its own. */
+export function mayActFor(c: Context<AppEnv>, deviceId: string): boolean {
+  const auth = c.var.auth;
+  return auth.kind === "admin" || auth.deviceId === deviceId;
+}
+
 /**
  * Throws 403 unless the request's key may act for `deviceId`; for a dashboard
  * session, 404, so a device's session learns nothing of other devices.
  */
 export function requireDevice(c: Context<AppEnv>, deviceId: string): void {
-  const auth = c.var.auth;
-  if (auth.kind === "device" && auth.deviceId !== deviceId) {
-    if (c.var.session) throw new ApiError(404, "Not found");
-    throw new ApiError(403, `API key not valid for device ${deviceId}`);
-  }
+  if (mayActFor(c, deviceId)) return;
+  if (c.var.session) throw new ApiError(404, "Not found");
+  throw new ApiError(403, `API key not valid for device ${deviceId}`);
 }
 
 /**

@@ -4,7 +4,7 @@
  * whole. `Content-Encoding: gzip` is accepted, and the limit then applies to
  * the decompressed size as well, so a gzip bomb is refused with memory flat.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { gunzipSync } from "node:zlib";
 import type { AppEnv } from "./env.ts";
 import { ApiError } from "./errors.ts";
@@ -20,7 +20,18 @@ async function readLimitedBody(req: Request, limitBytes: number): Promise<string
   }
   if (Number(req.headers.get("content-length")) > limitBytes) throw tooLarge(limitBytes);
 
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const decode = (bytes: Uint8Array | undefined, stream: boolean) => {
+    try {
+      return decoder.decode(bytes, { stream });
+    } catch {
+      throw new ApiError(400, "Body is not valid UTF-8");
+    }
+  };
+  // A plain body is decoded as it arrives, so its bytes are let go at once; a gzip one is collected first.
+  const gzipped = encoding !== "identity";
   const chunks: Uint8Array[] = [];
+  const text: string[] = [];
   let size = 0;
   if (req.body) {
     const reader = req.body.getReader();
@@ -30,37 +41,42 @@ async function readLimitedBody(req: Request, limitBytes: number): Promise<string
         await reader.cancel().catch(() => {});
         throw tooLarge(limitBytes);
       }
-      chunks.push(r.value);
+      if (gzipped) chunks.push(r.value);
+      else text.push(decode(r.value, true));
     }
   }
-  let bytes = Buffer.concat(chunks, size);
-  if (encoding !== "identity") {
-    try {
-      bytes = gunzipSync(bytes, { maxOutputLength: limitBytes });
-    } catch (err) {
-      if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") throw tooLarge(limitBytes);
-      throw new ApiError(400, "Body is not valid gzip");
-    }
+  // One join, no concatenation after it: a rope would be flattened into yet another copy.
+  if (!gzipped) {
+    text.push(decode(undefined, false));
+    return text.join("");
   }
+  let bytes: Buffer;
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new ApiError(400, "Body is not valid UTF-8");
+    bytes = gunzipSync(Buffer.concat(chunks, size), { maxOutputLength: limitBytes });
+  } catch (err) {
+    if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") throw tooLarge(limitBytes);
+    throw new ApiError(400, "Body is not valid gzip");
   }
+  return decode(bytes, false);
+}
+
+/** The request's JSON body as text, read with readLimitedBody; 415 unless the Content-Type is JSON. */
+export function readJsonText(c: Context<AppEnv>, limitBytes: number): Promise<string> {
+  // Without a JSON content type the validator would see an empty object and blame the fields.
+  if (!/^application\/([\w.-]+\+)?json\b/i.test(c.req.header("content-type") ?? "")) {
+    throw new ApiError(415, "Content-Type must be application/json");
+  }
+  return readLimitedBody(c.req.raw, limitBytes);
 }
 
 /**
- * Route middleware: reads the body with readLimitedBody and hands the text to
+ * Route middleware: reads the body with readJsonText and hands the text to
  * Hono's body cache, so the route's zod validator (`c.req.valid("json")`)
  * parses it instead of reading the raw stream without a limit.
  */
-export function limitedJsonBody(limitBytes: (c: Parameters<MiddlewareHandler<AppEnv>>[0]) => number): MiddlewareHandler<AppEnv> {
+export function limitedJsonBody(limitBytes: (c: Context<AppEnv>) => number): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    // Without a JSON content type the validator would see an empty object and blame the fields.
-    if (!/^application\/([\w.-]+\+)?json\b/i.test(c.req.header("content-type") ?? "")) {
-      throw new ApiError(415, "Content-Type must be application/json");
-    }
-    const text = await readLimitedBody(c.req.raw, limitBytes(c));
+    const text = await readJsonText(c, limitBytes(c));
     // Hono's cache holds promises (its json() awaits it), whatever its type declares.
     (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(text);
     await next();

@@ -5,7 +5,7 @@
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AnalysisWorker } from "../analysis/worker.ts";
-import type { Config } from "../config.ts";
+import type { Config, RequestKind } from "../config.ts";
 import type { Db } from "../db/pools.ts";
 import type { Clock } from "../time.ts";
 import type { Logger } from "./logger.ts";
@@ -22,6 +22,15 @@ export type Deps = {
   healthTimeoutsMs?: { mysql: number; ollama: number };
 };
 
+/** One request admitted by lib/http/admission.ts: attribute it to its device once known (which may refuse it), and release it when done. */
+export type Ticket = { device(deviceId: string): void; release(): void };
+
+/** What the server takes on at once (lib/http/admission.ts). */
+export type Admission = {
+  /** Admits a request of `kind` (for `deviceId`, when already known) or throws a 429. */
+  enter(kind: RequestKind, deviceId?: string): Ticket;
+};
+
 /** Who the request's X-API-Key (or dashboard session) belongs to. */
 export type Auth = { kind: "admin" } | { kind: "device"; deviceId: string };
 
@@ -35,7 +44,7 @@ export type AppEnv = {
     auth: Auth;
     /** Set when the request was authenticated by a dashboard session cookie rather than X-API-Key. */
     session?: Session;
-    deps: Required<Pick<Deps, "clock">> & Deps & { startedAt: Date; metrics: Metrics };
+    deps: Required<Pick<Deps, "clock">> & Deps & { startedAt: Date; metrics: Metrics; admission: Admission };
   };
 };
 

@@ -3,6 +3,12 @@
  * own registry, never prom-client's global one, so tests can build many apps
  * in one process. Endpoints count what they do through the methods below; the
  * analysis-job, queue and last-sync gauges are read from the database at scrape time.
+ *
+ * Per-device series exist only for real devices, and at most maxDevices of
+ * them: a device is real once it authenticates with its own key or has synced
+ * successfully (in this process, or in sync_history as of the last scrape).
+ * Everything else counts under device="(other)", so device ids made up by
+ * whoever holds the admin key cannot grow the registry without limit.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { jobCounts, queueSize } from "../analysis/jobs.ts";
@@ -15,6 +21,9 @@ import { withTimeout, type Clock } from "../time.ts";
 /** conflict: refused because the rows would overwrite rows another database sent under the device id. */
 type SyncResult = "ok" | "invalid" | "conflict" | "failed";
 
+/** The device label of series for devices that are not (yet) real, or beyond the cap; no device id has parentheses. */
+const OTHER_DEVICES = "(other)";
+
 export type Metrics = {
   registry: Registry;
   /** Counts a /sync batch, and its rows per table when it was stored (the receipt's counts; metrics need not know the sync layer). */
@@ -22,13 +31,21 @@ export type Metrics = {
   backupStored(device: string, type: string, bytes: number): void;
   /** `route` is the matched route pattern, never the raw path, so the label stays bounded. */
   request(method: string, route: string, status: number, seconds: number): void;
+  /** A device authenticated with its own key: it is real, and gets its own series while there is room. */
+  knownDevice(device: string): void;
 };
 
 /** A scrape answers without the database's gauges rather than wait out a hung database. */
 const DB_TIMEOUT_MS = 3000;
 
-export function createMetrics({ db, clock, logger }: { db: Db; clock: Clock; logger: Logger }): Metrics {
+export function createMetrics({ db, clock, logger, maxDevices }: { db: Db; clock: Clock; logger: Logger; maxDevices: number }): Metrics {
   const registry = new Registry();
+  /** The devices with their own series; never more than maxDevices. */
+  const labelled = new Set<string>();
+  const knownDevice = (device: string) => {
+    if (labelled.size < maxDevices) labelled.add(device);
+  };
+  const deviceLabel = (device: string) => (labelled.has(device) ? device : OTHER_DEVICES);
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
 
@@ -104,14 +121,17 @@ export function createMetrics({ db, clock, logger }: { db: Db; clock: Clock; log
       this.reset();
       const now = clock.now().getTime();
       for (const { device_id, _max } of last ?? []) {
-        if (_max.completed_at) this.set({ device: device_id }, (now - _max.completed_at.getTime()) / 1000);
+        knownDevice(device_id);
+        if (_max.completed_at && labelled.has(device_id)) this.set({ device: device_id }, (now - _max.completed_at.getTime()) / 1000);
       }
     },
   });
 
   return {
     registry,
-    syncBatch(device, result, tables = {}) {
+    syncBatch(deviceId, result, tables = {}) {
+      if (result === "ok") knownDevice(deviceId);
+      const device = deviceLabel(deviceId);
       syncBatches.inc({ device, result });
       for (const [name, { inserted, updated, unmapped }] of Object.entries(tables)) {
         // Unmapped tables are named by the client: one label for all of them keeps the series bounded.
@@ -120,12 +140,14 @@ export function createMetrics({ db, clock, logger }: { db: Db; clock: Clock; log
         syncRows.inc({ device, table, op: "updated" }, updated);
       }
     },
-    backupStored(device, type, bytes) {
+    backupStored(deviceId, type, bytes) {
+      const device = deviceLabel(deviceId);
       backups.inc({ device, type });
       backupBytes.inc({ device, type }, bytes);
     },
     request(method, route, status, seconds) {
       requestDuration.observe({ method, route, status }, seconds);
     },
+    knownDevice,
   };
 }

@@ -4,7 +4,7 @@
  * bytes on as they arrive and reads the next chunk only when the consumer asks
  * for it, so a slow disk slows the socket down instead of filling memory.
  */
-import { ApiError } from "./errors.ts";
+import { ApiError, quote } from "./errors.ts";
 
 export type Part = {
   name: string;
@@ -76,9 +76,12 @@ export async function* readMultipart(source: AsyncIterable<Uint8Array>, boundary
     for (;;) {
       while (buf.length < 2) if (!(await more())) throw malformed("the body ends after a boundary");
       if (buf[0] === 0x2d && buf[1] === 0x2d) return; // "--": the closing delimiter; the epilogue is ignored
+      // The header block (after the boundary's CRLF) ends within MAX_HEADER_BYTES, however much of
+      // the body one read brought: the end is looked for only that far, and not finding it there is refused.
+      const window = 2 + MAX_HEADER_BYTES + HEADERS_END.length;
       let end: number;
-      while ((end = buf.indexOf(HEADERS_END)) < 0) {
-        if (buf.length > MAX_HEADER_BYTES) throw malformed(`part headers longer than ${MAX_HEADER_BYTES} bytes`);
+      while ((end = buf.subarray(0, window).indexOf(HEADERS_END)) < 0) {
+        if (buf.length >= window) throw malformed(`part headers longer than ${MAX_HEADER_BYTES} bytes`);
         if (!(await more())) throw malformed("the body ends inside part headers");
       }
       if (buf.indexOf(CRLF) !== 0) throw malformed("a boundary is not followed by CRLF");
@@ -110,7 +113,7 @@ export async function* readMultipart(source: AsyncIterable<Uint8Array>, boundary
             yield data;
           }
           const chunk = await nextChunk();
-          if (!chunk) throw malformed(`the body ends inside part "${name}"`);
+          if (!chunk) throw malformed(`the body ends inside part ${quote(name)}`);
           // When no delimiter can start in the kept bytes they are data too, and the chunk goes on uncopied.
           // (A delimiter starting there would end within the chunk's first delimiter.length - 1 bytes.)
           const short = chunk.length < delimiter.length - 1;
@@ -125,7 +128,7 @@ export async function* readMultipart(source: AsyncIterable<Uint8Array>, boundary
       yield { name, filename: params.get("filename"), body };
       if (!finished) for await (const _ of body);
       // A body the consumer abandoned (return()) never reached its delimiter: parsing on would misread it.
-      if (!finished) throw new Error(`multipart part "${name}" was abandoned before its end`);
+      if (!finished) throw new Error(`multipart part ${quote(name)} was abandoned before its end`);
     }
   } finally {
     await chunks.return?.();

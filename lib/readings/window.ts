@@ -1,20 +1,20 @@
 /** Times in requests, and the query of every endpoint that reads a window of readings: from, to, and which parameters. */
 import { z } from "@hono/zod-openapi";
-import { fromSqlDatetime, sqlTimestamp, toSqlDatetime } from "../time.ts";
+import { quote } from "../http/errors.ts";
+import { fromSqlDatetime, parseDatetime, sqlTimestamp } from "../time.ts";
 
-/** An ISO 8601 time as the Pi writes them (T or a space, optional fraction, Z or ±hh:mm, none = UTC). */
+/** An ISO 8601 time as the Pi writes them (T or a space, optional fraction, Z or ±hh:mm up to ±14:00, none = UTC), within years 1000-9999 in UTC. */
 export const instant = (example: string) =>
   z
     .string({ error: (iss) => (iss.input === undefined ? "is required" : "must be a string") })
     .transform((text, ctx) => {
-      const sql = toSqlDatetime(text);
-      if (sql === undefined) {
-        ctx.addIssue({ code: "custom", message: `must be an ISO 8601 time such as 2026-11-22T10:00:00Z, not ${JSON.stringify(text.slice(0, 40))}` });
-        return z.NEVER;
-      }
-      return fromSqlDatetime(sql);
+      const sql = parseDatetime(text);
+      if (typeof sql === "string") return fromSqlDatetime(sql);
+      const message = sql.unparseable ? `must be an ISO 8601 time such as 2026-11-22T10:00:00Z, not ${quote(text)}` : `${quote(text)} is ${sql.problem}`;
+      ctx.addIssue({ code: "custom", message });
+      return z.NEVER;
     })
-    .openapi({ type: "string", example, description: "ISO 8601; T or a space, optional fraction, optional Z or ±hh:mm (none = UTC)" });
+    .openapi({ type: "string", example, description: "ISO 8601; T or a space, optional fraction, optional Z or ±hh:mm up to ±14:00 (none = UTC); years 1000-9999 in UTC" });
 
 /** Parameter names are the Pi's free text, bounded; a query lists at most this many. */
 const MAX_PARAMETERS = 32;

@@ -8,22 +8,22 @@
  */
 import { z } from "@hono/zod-openapi";
 import { EXTRA_COLUMN, KEY_ALIAS, TABLES, TEXT_KEY_LENGTH, type Column, type ColumnType, type MirroredTable, type TableName } from "../tables.ts";
-import { toSqlDatetime } from "../time.ts";
+import { parseDatetime } from "../time.ts";
+import { MAX_PROBLEMS, quote } from "../http/errors.ts";
 
 const INT32 = { min: -2_147_483_648, max: 2_147_483_647 };
 
 function describe(input: unknown): string {
   if (input === null) return "null";
-  if (typeof input === "string") return `string ${JSON.stringify(input.length > 40 ? `${input.slice(0, 40)}…` : input)}`;
+  if (typeof input === "string") return `string ${quote(input)}`;
   return typeof input === "object" ? (Array.isArray(input) ? "array" : "object") : `${typeof input} ${String(input)}`;
 }
 
 /** One message style for every column: what was expected, and what came. */
 function expected(what: string) {
-  return {
-    error: (iss: { input?: unknown }) =>
-      iss.input === undefined ? `missing, but the column is NOT NULL (${what})` : `expected ${what}, got ${describe(iss.input)}`,
-  };
+  // Built once: a hostile body can have millions of rows missing the same column.
+  const missing = `missing, but the column is NOT NULL (${what})`;
+  return { error: (iss: { input?: unknown }) => (iss.input === undefined ? missing : `expected ${what}, got ${describe(iss.input)}`) };
 }
 
 const utf8Bytes = (s: string) => Buffer.byteLength(s, "utf8");
@@ -32,15 +32,13 @@ function valueSchema(type: ColumnType): z.ZodType {
   switch (type.kind) {
     case "datetime":
       return z.string(expected("a datetime string")).transform((text, ctx) => {
-        const sql = toSqlDatetime(text);
-        if (sql === undefined) {
-          ctx.addIssue({
-            code: "custom",
-            message: `unparseable datetime ${JSON.stringify(text)}; expected YYYY-MM-DD HH:MM:SS[.ffffff] or YYYY-MM-DDTHH:MM:SSZ`,
-          });
-          return z.NEVER;
-        }
-        return sql;
+        const sql = parseDatetime(text);
+        if (typeof sql === "string") return sql;
+        const message = sql.unparseable
+          ? `unparseable datetime ${quote(text)}; expected YYYY-MM-DD HH:MM:SS[.ffffff] or YYYY-MM-DDTHH:MM:SSZ`
+          : `invalid datetime ${quote(text)}: ${sql.problem}`;
+        ctx.addIssue({ code: "custom", message });
+        return z.NEVER;
       });
     case "double":
       return z.number(expected("a number"));
@@ -86,13 +84,18 @@ function columnSchema(col: Column): z.ZodType {
   return col.nullable ? schema.nullish() : schema;
 }
 
+/** A UTF-16 surrogate not in a pair: no character, and MySQL would store it as U+FFFD, making two such keys one. */
+const LONE_SURROGATE = /\p{Cs}/u;
+/** For identity text (keys, batch ids), which must compare exactly as stored. */
+export const wellFormed = [(text: string) => !LONE_SURROGATE.test(text), "not valid Unicode: a lone surrogate (\\ud800-\\udfff) is no character"] as const;
+
 /** The key's names as a row may carry it: the Pi's own, and `id` as the Python client renames it. */
 const keyNames = (table: MirroredTable) => (table.key === KEY_ALIAS ? table.key : `${table.key} (or ${KEY_ALIAS})`);
 
 function keySchema(table: MirroredTable): z.ZodType {
   return table.keyType === "int"
     ? z.int(expected(`an integer key, ${keyNames(table)}`))
-    : z.string(expected(`a text key, ${keyNames(table)}`)).min(1, "empty key").max(TEXT_KEY_LENGTH, `longer than ${TEXT_KEY_LENGTH} characters`);
+    : z.string(expected(`a text key, ${keyNames(table)}`)).min(1, "empty key").max(TEXT_KEY_LENGTH, `longer than ${TEXT_KEY_LENGTH} characters`).refine(...wellFormed);
 }
 
 /** The known columns of a row; validateRows has moved everything else to `extra` first. */
@@ -104,6 +107,16 @@ function rowSchema(table: MirroredTable) {
 
 export type SyncRow = Record<string, unknown>;
 export type Issue = z.ZodError["issues"][number];
+
+/** A batch's problems: the first MAX_PROBLEMS kept for the answer, and all of them counted. */
+export class Problems {
+  readonly kept: Issue[] = [];
+  count = 0;
+
+  add(issue: Issue) {
+    if (this.count++ < MAX_PROBLEMS) this.kept.push(issue);
+  }
+}
 
 /** Each table's strict row schema; its output has datetimes normalised. */
 const rowSchemas = Object.fromEntries(TABLES.map((t) => [t.name, rowSchema(t)])) as Record<TableName, ReturnType<typeof rowSchema>>;
@@ -132,42 +145,52 @@ function splitRow(table: MirroredTable, row: Record<string, unknown>): { known: 
   return { known: picked, aliased, extra };
 }
 
+/** What an unknown column's name must be to be kept: one a later migration could make a column of. */
+const COLUMN_NAME = /^[^\p{Cc}]{1,64}$/u;
+const COLUMN_NAME_RULE = "a column the server does not know is kept only under a name of 1 to 64 characters without control characters";
+
+/** The first unknown column whose name could never become a column, if any. */
+function unkeepableColumn(extra: Record<string, unknown>): string | undefined {
+  for (const name in extra) if (!COLUMN_NAME.test(name)) return name;
+  return undefined;
+}
+
 /**
- * Validates rows [from, to) of one table: adds each problem to `issues`, with
- * its place in the request (`tables.<table>.rows[i]…`), and returns the rows
- * that passed, normalised, each with `extra`: its unknown columns as JSON
- * text, or null. Their names are added to `unknown`. `seen` carries keys
- * across calls, because a Pi key may appear once per table and request (each
- * row must have one meaning).
+ * Validates one slice of a table's rows, the first of them at index `offset`
+ * in the request: adds each problem to `problems`, with its place in the
+ * request (`tables.<table>.rows[i]…`), and returns the rows that passed,
+ * normalised, each with `extra`: its unknown columns as JSON text, or null.
+ * Their names are added to `unknown`. `seen` carries keys across slices,
+ * because a Pi key may appear once per table and request (each row must have
+ * one meaning).
  */
-export function validateRows(
-  table: MirroredTable,
-  rows: unknown[],
-  from: number,
-  to: number,
-  seen: Map<unknown, number>,
-  issues: Issue[],
-  unknown: Set<string>,
-): SyncRow[] {
+export function validateRows(table: MirroredTable, rows: unknown[], offset: number, seen: Map<unknown, number>, problems: Problems, unknown: Set<string>): SyncRow[] {
   const schema = rowSchemas[table.name];
   const valid: SyncRow[] = [];
-  for (let i = from; i < to; i++) {
-    const at = ["tables", table.name, "rows", i];
-    const row = rows[i];
+  for (let j = 0; j < rows.length; j++) {
+    const i = offset + j;
+    const row = rows[j];
     const split = isRowObject(row) ? splitRow(table, row) : { known: row, aliased: false, extra: undefined };
+    const badName = split.extra && unkeepableColumn(split.extra);
+    if (badName !== undefined) problems.add({ code: "custom", input: undefined, path: ["tables", table.name, "rows", i, badName], message: `column name ${quote(badName)} cannot be kept: ${COLUMN_NAME_RULE}` });
     const parsed = schema.safeParse(split.known);
     const keyName = split.aliased ? KEY_ALIAS : table.key;
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) {
-        const path = split.aliased && issue.path[0] === table.key ? [KEY_ALIAS, ...issue.path.slice(1)] : issue.path;
-        issues.push({ ...issue, path: [...at, ...path] });
+    if (!parsed.success || badName !== undefined) {
+      if (parsed.success) continue;
+      // Past the kept ones, a problem is only counted: no path is built for it.
+      if (problems.count >= MAX_PROBLEMS) problems.count += parsed.error.issues.length;
+      else {
+        for (const issue of parsed.error.issues) {
+          const path = split.aliased && issue.path[0] === table.key ? [KEY_ALIAS, ...issue.path.slice(1)] : issue.path;
+          problems.add({ ...issue, path: ["tables", table.name, "rows", i, ...path] });
+        }
       }
       continue;
     }
     const key = parsed.data[table.key];
     const first = seen.get(key);
     if (first !== undefined) {
-      issues.push({ code: "custom", input: key, path: [...at, keyName], message: `duplicate ${table.key} ${JSON.stringify(key)} (also row ${first})` });
+      problems.add({ code: "custom", input: key, path: ["tables", table.name, "rows", i, keyName], message: `duplicate ${table.key} ${JSON.stringify(key)} (also row ${first})` });
       continue;
     }
     seen.set(key, i);
@@ -191,25 +214,25 @@ function documentedTable(t: MirroredTable) {
 export type UnmappedRow = { sourceId: string; data: string };
 
 /**
- * Validates rows [from, to) of a table the server does not know: each must be
- * an object whose `key` column holds an integer or a text of 1 to 64
- * characters, once per request. Nothing else about it is checked; it is kept
- * as sent.
+ * Validates one slice of the rows of a table the server does not know, the
+ * first of them at index `offset`: each must be an object whose `key` column
+ * holds an integer or a well-formed text of 1 to 64 characters, once per
+ * request. Nothing else about it is checked; it is kept as sent.
  */
-export function validateUnmappedRows(table: string, key: string, rows: unknown[], from: number, to: number, seen: Map<string, number>, issues: Issue[]): UnmappedRow[] {
+export function validateUnmappedRows(table: string, key: string, rows: unknown[], offset: number, seen: Map<string, number>, problems: Problems): UnmappedRow[] {
   const valid: UnmappedRow[] = [];
-  for (let i = from; i < to; i++) {
-    const row = rows[i];
-    const at = ["tables", table, "rows", i];
-    const problem = (message: string, path: (string | number)[] = []) => issues.push({ code: "custom", input: row, path: [...at, ...path], message });
+  for (let j = 0; j < rows.length; j++) {
+    const i = offset + j;
+    const row = rows[j];
+    const problem = (message: string, path: (string | number)[] = []) => problems.add({ code: "custom", input: row, path: ["tables", table, "rows", i, ...path], message });
     if (!isRowObject(row)) {
       problem(`expected a row object, got ${describe(row)}`);
       continue;
     }
     const id = row[key];
-    const text = Number.isSafeInteger(id) ? String(id) : typeof id === "string" && id.length >= 1 && id.length <= TEXT_KEY_LENGTH ? id : undefined;
+    const text = Number.isSafeInteger(id) ? String(id) : typeof id === "string" && id.length >= 1 && id.length <= TEXT_KEY_LENGTH && wellFormed[0](id) ? id : undefined;
     if (text === undefined) {
-      problem(`expected the key ${key}: an integer or a text of 1 to ${TEXT_KEY_LENGTH} characters, got ${id === undefined ? "nothing" : describe(id)}`, [key]);
+      problem(`expected the key ${key}: an integer or a well-formed text of 1 to ${TEXT_KEY_LENGTH} characters, got ${id === undefined ? "nothing" : describe(id)}`, [key]);
       continue;
     }
     const first = seen.get(text);

@@ -8,6 +8,15 @@
  * writes a slice, the next one is validated, so the CPU work of validation
  * overlaps the database's instead of adding to it.
  *
+ * A bad body holds nothing while it is validated. The transaction (the
+ * device's turn in the in-process queue, a pooled connection, BEGIN, the
+ * device's row lock, the history row) is opened only once the first slice has
+ * validated, so a body that is bad from its first rows never touches the
+ * database. At the first invalid row the transaction is rolled back and all of
+ * it released at once; validation then goes on with nothing held, only to
+ * count the problems (the first MAX_PROBLEMS are kept), yielding to the event
+ * loop after every slice as it always does.
+ *
  * Exact counts: before a table's upsert the transaction counts which of the
  * batch's keys already exist. That count is exact because every sync of a
  * device first takes that device's row lock in `devices`, so a device's
@@ -22,7 +31,9 @@
 import type { PoolConnection, Pool } from "mariadb";
 import { completedDrives, enqueueDrive } from "../analysis/jobs.ts";
 import { ApiError } from "../http/errors.ts";
-import { validateRows, validateUnmappedRows, type Issue, type SyncRow, type UnmappedRow } from "./row-schemas.ts";
+import type { Turn } from "./device-queue.ts";
+import { SLICE_ROWS, type Rows } from "./lazy-rows.ts";
+import { Problems, validateRows, validateUnmappedRows, type SyncRow, type UnmappedRow } from "./row-schemas.ts";
 import { EXTRA_COLUMN, TABLES, type MirroredTable, type TableName } from "../tables.ts";
 import { sqlTimestamp, type Clock } from "../time.ts";
 
@@ -36,20 +47,21 @@ type TableReceipt = {
   unmapped?: true;
 };
 
+
 export type SyncBatch = {
   deviceId: string;
   batchId: string;
   lastDriveId?: number | null;
-  /** Rows as received; writeBatch validates them. */
-  tables: { table: MirroredTable; rows: unknown[] }[];
+  /** Rows as received (an array, or a body's rows parsed a slice at a time); writeBatch validates them. */
+  tables: { table: MirroredTable; rows: Rows }[];
   /** Tables the server does not know, with their rows' key column. */
-  unmapped?: { name: string; key: string; rows: unknown[] }[];
+  unmapped?: { name: string; key: string; rows: Rows }[];
 };
 
 /** The batch had invalid rows; it was rolled back and nothing was stored. */
 export class RowsInvalid extends Error {
-  constructor(readonly issues: Issue[]) {
-    super(`${issues.length} invalid row values`);
+  constructor(readonly problems: Problems) {
+    super(`${problems.count} invalid row values`);
   }
 }
 
@@ -81,9 +93,13 @@ function upsertStatement(t: MirroredTable): string {
 
 const UPSERT = Object.fromEntries(TABLES.map((t) => [t.name, upsertStatement(t)])) as Record<TableName, string>;
 
-// Rows validated and written per step. Small enough that validation and writing overlap well,
-// large enough that the bulk statements stay efficient (measured: 1,000 beats 2,500 and 5,000).
-const SLICE_ROWS = 1000;
+// Rows are validated and written SLICE_ROWS (1,000) at a time: small enough that validation and writing
+// overlap well, large enough that the bulk statements stay efficient (measured: 1,000 beats 2,500 and 5,000).
+// Slices written but not yet confirmed: enough that the next slice is validated while MariaDB writes,
+// few enough that a large body's parameter rows never pile up in the driver's queue.
+const IN_FLIGHT = 2;
+// Slices counted between full collections on Bun (see collectGarbage).
+const COLLECT_EVERY = 200;
 // Keys per IN (…) when counting existing rows.
 const IN_LIST = 1000;
 
@@ -189,12 +205,6 @@ function parameterRows(t: MirroredTable, rows: SyncRow[], provenance: [string, s
   });
 }
 
-/** Started now, awaited later: marked handled so a failure is not reported as unhandled before then. */
-function started<T>(work: Promise<T>): Promise<T> {
-  work.catch(() => {});
-  return work;
-}
-
 /** How many unknown column names a receipt lists per table (a row can only bring so many, but a hostile one could bring thousands). */
 const MAX_UNKNOWN_LISTED = 100;
 
@@ -204,20 +214,33 @@ function receipt(valid: number, updated: number, unknown: Set<string>): TableRec
   return out;
 }
 
+const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+
+/**
+ * Bun's collector lets the garbage of a long count (parsed rows, zod's
+ * issues) grow the heap to several times what is alive: 3.3 million bad rows
+ * took RSS from 80 to 160 MB. A full collection every COLLECT_EVERY slices
+ * (about a second of counting, a few milliseconds each) keeps it near the
+ * live size. Node's collector needs no help.
+ */
+function collectGarbage(slice: number) {
+  if (isBun && slice % COLLECT_EVERY === 0) Bun.gc(true);
+}
+
 /**
  * Validates and upserts one table's rows, a slice at a time. The connection
  * runs its statements in order, so each slice's look at existing keys sees
  * the table before that slice's upsert. After the first problem nothing more
- * is written (the transaction will roll back), but validation goes on so
+ * is written (the transaction is let go at once), but validation goes on so
  * every problem is counted.
  */
 async function upsertTable(
-  conn: PoolConnection,
+  tx: Transaction,
   t: MirroredTable,
   batch: SyncBatch,
-  rows: unknown[],
+  rows: Rows,
   syncedAt: string,
-  issues: Issue[],
+  problems: Problems,
   conflicts: { list: Conflict[]; total: number },
 ): Promise<TableReceipt> {
   const seen = new Map<unknown, number>();
@@ -226,14 +249,21 @@ async function upsertTable(
   const writes: Promise<unknown>[] = [];
   let valid = 0;
   for (let from = 0; from < rows.length; from += SLICE_ROWS) {
-    const slice = validateRows(t, rows, from, Math.min(from + SLICE_ROWS, rows.length), seen, issues, unknown);
-    if (issues.length) continue;
-    valid += slice.length;
-    counts.push(started(existingKeys(conn, t, batch.deviceId, slice, conflicts)));
-    writes.push(started(conn.batch(UPSERT[t.name], parameterRows(t, slice, [batch.deviceId, syncedAt, batch.batchId]))));
-    // Let the statements go out on the socket before the next slice keeps the CPU busy.
+    const slice = validateRows(t, rows.slice(from, from + SLICE_ROWS), from, seen, problems, unknown);
+    if (problems.count === 0) {
+      const { conn } = await tx.open();
+      if (writes.length >= IN_FLIGHT) await writes[writes.length - IN_FLIGHT];
+      valid += slice.length;
+      counts.push(tx.started(existingKeys(conn, t, batch.deviceId, slice, conflicts)));
+      writes.push(tx.started(conn.batch(UPSERT[t.name], parameterRows(t, slice, [batch.deviceId, syncedAt, batch.batchId]))));
+    } else {
+      tx.release();
+      collectGarbage(from / SLICE_ROWS);
+    }
+    // Let the statements go out on the socket before the next slice keeps the CPU busy (and other requests in).
     await new Promise((resolve) => setImmediate(resolve));
   }
+  if (problems.count) return { inserted: 0, updated: 0, errors: 0 };
   const updated = (await Promise.all(counts)).reduce((n, c) => n + c, 0);
   await Promise.all(writes);
   return receipt(valid, updated, unknown);
@@ -248,16 +278,22 @@ const UPSERT_UNMAPPED =
  * upserted by (device, table, key) like a mirrored table's. There is no
  * identity to compare, so a row is replaced by whatever is sent under its key.
  */
-async function upsertUnmapped(conn: PoolConnection, table: { name: string; key: string; rows: unknown[] }, batch: SyncBatch, syncedAt: string, issues: Issue[]): Promise<TableReceipt> {
+async function upsertUnmapped(tx: Transaction, table: { name: string; key: string; rows: Rows }, batch: SyncBatch, syncedAt: string, problems: Problems): Promise<TableReceipt> {
   const seen = new Map<string, number>();
   let valid = 0;
   let updated = 0;
   for (let from = 0; from < table.rows.length; from += SLICE_ROWS) {
-    const slice: UnmappedRow[] = validateUnmappedRows(table.name, table.key, table.rows, from, Math.min(from + SLICE_ROWS, table.rows.length), seen, issues);
-    if (issues.length || slice.length === 0) continue;
-    valid += slice.length;
-    updated += await countExisting(conn, "unmapped_rows", false, [["source_device", batch.deviceId], ["table_name", table.name]], slice.map((r) => r.sourceId));
-    await conn.batch(UPSERT_UNMAPPED, slice.map((r) => [batch.deviceId, table.name, r.sourceId, r.data, syncedAt, batch.batchId]));
+    const slice: UnmappedRow[] = validateUnmappedRows(table.name, table.key, table.rows.slice(from, from + SLICE_ROWS), from, seen, problems);
+    if (problems.count === 0 && slice.length) {
+      const { conn } = await tx.open();
+      valid += slice.length;
+      updated += await tx.started(countExisting(conn, "unmapped_rows", false, [["source_device", batch.deviceId], ["table_name", table.name]], slice.map((r) => r.sourceId)));
+      await tx.started(conn.batch(UPSERT_UNMAPPED, slice.map((r) => [batch.deviceId, table.name, r.sourceId, r.data, syncedAt, batch.batchId])));
+    } else if (problems.count) {
+      tx.release();
+      collectGarbage(from / SLICE_ROWS);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
   }
   return { ...receipt(valid, updated, new Set()), unmapped: true };
 }
@@ -320,22 +356,75 @@ async function saveHistory(conn: PoolConnection, batchId: string, prior: History
 }
 
 const isLockConflict = (err: unknown) => [1205, 1213].includes((err as { errno?: number }).errno ?? 0); // lock wait timeout, deadlock
+// InnoDB picks a deadlock victim; running the whole transaction again is the documented remedy.
+const ATTEMPTS = 3;
 
-async function inTransaction<T>(pool: Pool, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+/**
+ * A batch's transaction, opened on first use: the device's turn, a
+ * connection, BEGIN, the device row and the batch's history row locked.
+ * release() rolls back and lets go of all of it (at once, and only once).
+ */
+type Transaction = {
+  open(): Promise<{ conn: PoolConnection; history: History }>;
+  /** A statement started now and awaited later; marked handled, so its failure is not reported as unhandled before then. */
+  started<T>(statement: Promise<T>): Promise<T>;
+  commit(): Promise<void>;
+  release(): void;
+};
+
+function transaction(pool: Pool, batch: SyncBatch, at: string, turn: Turn): Transaction {
+  let opened: Promise<{ conn: PoolConnection; history: History }> | undefined;
+  let conn: PoolConnection | undefined;
+  let endTurn: (() => void) | undefined;
+  let inFlight: Promise<unknown>[] = [];
+  const letGo = () => {
+    const held = conn;
+    const pending = inFlight;
+    conn = undefined;
+    inFlight = [];
+    // The rollback waits for the statements still in flight: one sent after it would run outside the
+    // transaction, in autocommit. The connection goes back to the pool after the rollback.
+    if (held) void Promise.allSettled(pending).then(() => held.rollback().catch(() => {})).finally(() => held.release().catch(() => {}));
+    endTurn?.();
+    endTurn = undefined;
+  };
+  return {
+    started(statement) {
+      statement.catch(() => {});
+      inFlight.push(statement);
+      return statement;
+    },
+    open: () =>
+      (opened ??= (async () => {
+        endTurn = await turn(batch.deviceId);
+        conn = await pool.getConnection();
+        await conn.beginTransaction();
+        await touchDevice(conn, batch, at);
+        return { conn, history: await lockHistory(conn, batch, at) };
+      })()),
+    async commit() {
+      const held = conn!;
+      await held.commit();
+      conn = undefined;
+      await held.release();
+      letGo();
+    },
+    release: letGo,
+  };
+}
+
+async function inTransaction<T>(pool: Pool, batch: SyncBatch, at: string, work: (tx: Transaction) => Promise<T>, turn: Turn): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    const conn = await pool.getConnection();
+    const tx = transaction(pool, batch, at, turn);
     try {
-      await conn.beginTransaction();
-      const out = await work(conn);
-      await conn.commit();
+      const out = await work(tx);
+      await tx.commit();
       return out;
     } catch (err) {
-      await conn.rollback().catch(() => {});
-      // InnoDB picks a deadlock victim; running the whole transaction again is the documented remedy.
-      if (attempt < 3 && isLockConflict(err)) continue;
+      if (attempt < ATTEMPTS && isLockConflict(err)) continue;
       throw err;
     } finally {
-      conn.release();
+      tx.release();
     }
   }
 }
@@ -343,43 +432,68 @@ async function inTransaction<T>(pool: Pool, work: (conn: PoolConnection) => Prom
 export type BatchReceipt = {
   /** Per table, mirrored and unmapped, in the order of the request. */
   tables: Record<string, TableReceipt>;
+  /** The batch's connection_log rows include a drive_end event. */
+  driveDataReceived: boolean;
   /** The batch completed at least one drive (a drive_end whose drive_start is on the server); each is queued for analysis. */
   analysisQueued: boolean;
 };
 
+/** The connection_log rows that end a drive, read a slice at a time. */
+function driveEnds(rows: Rows): unknown[] {
+  const ends: unknown[] = [];
+  for (let from = 0; from < rows.length; from += SLICE_ROWS) {
+    for (const row of rows.slice(from, from + SLICE_ROWS)) if ((row as { event_type?: unknown }).event_type === "drive_end") ends.push(row);
+  }
+  return ends;
+}
+
+/** No queue: for callers that serialise a device's batches themselves. */
+const anyTime: Turn = async () => () => {};
+
 /**
  * Validates and writes the batch atomically; returns exact per-table counts,
- * or throws RowsInvalid or DifferentDatabase. Each drive the batch completed
- * is queued for analysis in the same transaction, so a job exists exactly
- * when its rows do.
+ * or throws RowsInvalid or DifferentDatabase. Each drive the batch completed is queued for analysis
+ * in the same transaction, so a job exists exactly when its rows do. `turn`
+ * is the device's place in line, waited for before the transaction opens.
  */
-export function writeBatch(pool: Pool, batch: SyncBatch, startedAt: Date, clock: Clock): Promise<BatchReceipt> {
+export function writeBatch(pool: Pool, batch: SyncBatch, startedAt: Date, clock: Clock, turn: Turn = anyTime): Promise<BatchReceipt> {
   const syncedAt = sqlTimestamp(startedAt);
-  return inTransaction(pool, async (conn) => {
-    await touchDevice(conn, batch, syncedAt);
-    const history = await lockHistory(conn, batch, syncedAt);
-    const receipts: Record<string, TableReceipt> = Object.create(null);
-    const issues: Issue[] = [];
-    const conflicts = { list: [] as Conflict[], total: 0 };
-    for (const { table, rows } of batch.tables) receipts[table.name] = await upsertTable(conn, table, batch, rows, syncedAt, issues, conflicts);
-    for (const table of batch.unmapped ?? []) receipts[table.name] = await upsertUnmapped(conn, table, batch, syncedAt, issues);
-    if (issues.length) throw new RowsInvalid(issues);
-    if (conflicts.total) throw new DifferentDatabase(conflicts.list, conflicts.total);
-    const connectionLog = batch.tables.find((t) => t.table.name === "connection_log")?.rows ?? [];
-    const drives = await completedDrives(conn, batch.deviceId, connectionLog);
-    for (const drive of drives) await enqueueDrive(conn, batch.deviceId, batch.batchId, drive, startedAt);
-    await saveHistory(conn, batch.batchId, history, receipts, sqlTimestamp(clock.now()));
-    return { tables: receipts, analysisQueued: drives.length > 0 };
-  });
+  return inTransaction(
+    pool,
+    batch,
+    syncedAt,
+    async (tx) => {
+      const receipts: Record<string, TableReceipt> = Object.create(null);
+      const problems = new Problems();
+      const conflicts = { list: [] as Conflict[], total: 0 };
+      for (const { table, rows } of batch.tables) receipts[table.name] = await upsertTable(tx, table, batch, rows, syncedAt, problems, conflicts);
+      for (const table of batch.unmapped ?? []) receipts[table.name] = await upsertUnmapped(tx, table, batch, syncedAt, problems);
+      if (problems.count) throw new RowsInvalid(problems);
+      if (conflicts.total) throw new DifferentDatabase(conflicts.list, conflicts.total);
+      // A batch without rows opens its transaction here, to record itself.
+      const { conn, history } = await tx.open();
+      const connectionLog = batch.tables.find((t) => t.table.name === "connection_log")?.rows ?? [];
+      const ends = driveEnds(connectionLog);
+      const drives = await completedDrives(conn, batch.deviceId, ends);
+      for (const drive of drives) await enqueueDrive(conn, batch.deviceId, batch.batchId, drive, startedAt);
+      await saveHistory(conn, batch.batchId, history, receipts, sqlTimestamp(clock.now()));
+      return { tables: receipts, driveDataReceived: ends.length > 0, analysisQueued: drives.length > 0 };
+    },
+    turn,
+  );
 }
 
 /** After a failed writeBatch: records the attempt as failed for its tables (nothing else was kept). */
-export function recordFailure(pool: Pool, batch: SyncBatch, startedAt: Date, clock: Clock): Promise<void> {
-  const at = sqlTimestamp(startedAt);
-  return inTransaction(pool, async (conn) => {
-    await touchDevice(conn, batch, at);
-    const history = await lockHistory(conn, batch, at);
-    const names = [...batch.tables.map((t) => t.table.name), ...(batch.unmapped ?? []).map((t) => t.name)];
-    await saveHistory(conn, batch.batchId, history, Object.fromEntries(names.map((name) => [name, undefined])), sqlTimestamp(clock.now()));
-  });
+export function recordFailure(pool: Pool, batch: SyncBatch, startedAt: Date, clock: Clock, turn: Turn = anyTime): Promise<void> {
+  return inTransaction(
+    pool,
+    batch,
+    sqlTimestamp(startedAt),
+    async (tx) => {
+      const { conn, history } = await tx.open();
+      const names = [...batch.tables.map((t) => t.table.name), ...(batch.unmapped ?? []).map((t) => t.name)];
+      await saveHistory(conn, batch.batchId, history, Object.fromEntries(names.map((name) => [name, undefined])), sqlTimestamp(clock.now()));
+    },
+    turn,
+  );
 }

@@ -1,4 +1,6 @@
 /** The app under test, built by the same factory as production, on a fresh database. */
+import { Writable } from "node:stream";
+import pino from "pino";
 import { createApp } from "../../functions/index.ts";
 import { newDeviceKey } from "../../lib/http/auth.ts";
 import type { App, Deps } from "../../lib/http/env.ts";
@@ -47,4 +49,16 @@ export async function issueKey(t: { db: TestDb }, deviceId: string): Promise<str
   const { key, hash } = newDeviceKey(deviceId);
   await t.db.prisma.devices.upsert({ where: { device_id: deviceId }, create: { device_id: deviceId, api_key_hash: hash }, update: { api_key_hash: hash } });
   return key;
+}
+
+/** A pino logger whose lines the test can read, parsed. */
+export function capturedLogger(level = "info") {
+  const lines: { level: number; msg: string; [field: string]: any }[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split("\n")) if (line) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { logger: pino({ level }, stream), lines };
 }

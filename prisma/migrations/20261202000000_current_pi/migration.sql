@@ -26,9 +26,9 @@ ALTER TABLE `vehicle_info` ADD COLUMN `extra` JSON NULL;
 CREATE TABLE `dtc_log` (
     `id` BIGINT NOT NULL AUTO_INCREMENT,
     `source_id` BIGINT NOT NULL,
-    `source_device` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    `source_device` VARCHAR(64) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
     `synced_at` DATETIME(3) NOT NULL,
-    `sync_batch_id` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    `sync_batch_id` VARCHAR(64) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
     `dtc_code` VARCHAR(32) NOT NULL,
     `description` TEXT NULL,
     `status` VARCHAR(16) NOT NULL,
@@ -47,9 +47,9 @@ CREATE TABLE `dtc_log` (
 CREATE TABLE `dtc_freeze_frame` (
     `id` BIGINT NOT NULL AUTO_INCREMENT,
     `source_id` BIGINT NOT NULL,
-    `source_device` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    `source_device` VARCHAR(64) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
     `synced_at` DATETIME(3) NOT NULL,
-    `sync_batch_id` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    `sync_batch_id` VARCHAR(64) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
     `dtc_log_id` BIGINT NULL,
     `captured_at_timestamp_utc` DATETIME(6) NOT NULL,
     `pid_responses_json` JSON NOT NULL,
@@ -67,9 +67,9 @@ CREATE TABLE `dtc_freeze_frame` (
 CREATE TABLE `drive_summary` (
     `id` BIGINT NOT NULL AUTO_INCREMENT,
     `source_id` BIGINT NOT NULL,
-    `source_device` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    `source_device` VARCHAR(64) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
     `synced_at` DATETIME(3) NOT NULL,
-    `sync_batch_id` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    `sync_batch_id` VARCHAR(64) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
     `drive_start_timestamp` DATETIME(6) NOT NULL,
     `ambient_temp_at_start_c` DOUBLE NULL,
     `starting_battery_v` DOUBLE NULL,
@@ -85,9 +85,9 @@ CREATE TABLE `drive_summary` (
 CREATE TABLE `battery_health_log` (
     `id` BIGINT NOT NULL AUTO_INCREMENT,
     `source_id` BIGINT NOT NULL,
-    `source_device` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    `source_device` VARCHAR(64) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
     `synced_at` DATETIME(3) NOT NULL,
-    `sync_batch_id` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    `sync_batch_id` VARCHAR(64) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
     `start_timestamp` DATETIME(6) NOT NULL,
     `end_timestamp` DATETIME(6) NULL,
     `start_soc` DOUBLE NOT NULL,
@@ -108,12 +108,12 @@ CREATE TABLE `battery_health_log` (
 -- CreateTable
 CREATE TABLE `unmapped_rows` (
     `id` BIGINT NOT NULL AUTO_INCREMENT,
-    `source_device` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-    `table_name` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-    `source_id` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    `source_device` VARCHAR(64) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
+    `table_name` VARCHAR(64) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
+    `source_id` VARCHAR(64) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
     `data` JSON NOT NULL,
     `synced_at` DATETIME(3) NOT NULL,
-    `sync_batch_id` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    `sync_batch_id` VARCHAR(64) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
 
     UNIQUE INDEX `unmapped_rows_source_device_table_name_source_id_key`(`source_device`, `table_name`, `source_id`),
     PRIMARY KEY (`id`)

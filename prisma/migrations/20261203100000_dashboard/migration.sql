@@ -1,6 +1,8 @@
+-- Device ids and file names compare exactly (binary NO PAD; see 20261202100000_hardening).
+
 -- CreateTable
 CREATE TABLE `device_status` (
-    `device_id` VARCHAR(64) NOT NULL,
+    `device_id` VARCHAR(64) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
     `agent_version` VARCHAR(64) NOT NULL,
     `reported_at` DATETIME(3) NOT NULL,
     `pending_rows` BIGINT NOT NULL,
@@ -14,9 +16,9 @@ CREATE TABLE `device_status` (
 
 -- CreateTable
 CREATE TABLE `backup_checks` (
-    `device_id` VARCHAR(64) NOT NULL,
+    `device_id` VARCHAR(64) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
     `type` ENUM('database', 'logs', 'config') NOT NULL,
-    `filename` VARCHAR(255) NOT NULL,
+    `filename` VARCHAR(255) COLLATE /*M!100000 utf8mb4_nopad_bin */ /*!80000 utf8mb4_0900_bin */ NOT NULL,
     `matched` BOOLEAN NOT NULL,
     `method` ENUM('upload', 'rehash') NOT NULL,
     `checked_at` DATETIME(3) NOT NULL,
