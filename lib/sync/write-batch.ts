@@ -20,7 +20,7 @@
  * yet return nothing, so a first insert costs what the count did.
  */
 import type { PoolConnection, Pool } from "mariadb";
-import { completedDrives, enqueueDrive } from "../analysis/jobs.ts";
+import { DriveTouches, recordDrives } from "../drives/track.ts";
 import { ApiError } from "../http/errors.ts";
 import { validateRows, validateUnmappedRows, type Issue, type SyncRow, type UnmappedRow } from "./row-schemas.ts";
 import { EXTRA_COLUMN, TABLES, type MirroredTable, type TableName } from "../tables.ts";
@@ -219,6 +219,7 @@ async function upsertTable(
   syncedAt: string,
   issues: Issue[],
   conflicts: { list: Conflict[]; total: number },
+  drives: DriveTouches,
 ): Promise<TableReceipt> {
   const seen = new Map<unknown, number>();
   const unknown = new Set<string>();
@@ -229,6 +230,7 @@ async function upsertTable(
     const slice = validateRows(t, rows, from, Math.min(from + SLICE_ROWS, rows.length), seen, issues, unknown);
     if (issues.length) continue;
     valid += slice.length;
+    drives.see(t.name, slice);
     counts.push(started(existingKeys(conn, t, batch.deviceId, slice, conflicts)));
     writes.push(started(conn.batch(UPSERT[t.name], parameterRows(t, slice, [batch.deviceId, syncedAt, batch.batchId]))));
     // Let the statements go out on the socket before the next slice keeps the CPU busy.
@@ -343,15 +345,17 @@ async function inTransaction<T>(pool: Pool, work: (conn: PoolConnection) => Prom
 export type BatchReceipt = {
   /** Per table, mirrored and unmapped, in the order of the request. */
   tables: Record<string, TableReceipt>;
-  /** The batch completed at least one drive (a drive_end whose drive_start is on the server); each is queued for analysis. */
-  analysisQueued: boolean;
+  /** The batch brought rows of at least one drive (lib/drives/track.ts): the worker has drives to look at. */
+  drivesTouched: boolean;
+  /** Drives the batch closed, by their drive_end or the next drive's start; the worker summarises each and queues its analysis. */
+  drivesClosed: number;
 };
 
 /**
  * Validates and writes the batch atomically; returns exact per-table counts,
- * or throws RowsInvalid or DifferentDatabase. Each drive the batch completed
- * is queued for analysis in the same transaction, so a job exists exactly
- * when its rows do.
+ * or throws RowsInvalid or DifferentDatabase. The drives the rows belong
+ * to are recorded (and closed) in the same transaction, so a drive exists
+ * exactly when its rows do.
  */
 export function writeBatch(pool: Pool, batch: SyncBatch, startedAt: Date, clock: Clock): Promise<BatchReceipt> {
   const syncedAt = sqlTimestamp(startedAt);
@@ -361,15 +365,14 @@ export function writeBatch(pool: Pool, batch: SyncBatch, startedAt: Date, clock:
     const receipts: Record<string, TableReceipt> = Object.create(null);
     const issues: Issue[] = [];
     const conflicts = { list: [] as Conflict[], total: 0 };
-    for (const { table, rows } of batch.tables) receipts[table.name] = await upsertTable(conn, table, batch, rows, syncedAt, issues, conflicts);
+    const drives = new DriveTouches();
+    for (const { table, rows } of batch.tables) receipts[table.name] = await upsertTable(conn, table, batch, rows, syncedAt, issues, conflicts, drives);
     for (const table of batch.unmapped ?? []) receipts[table.name] = await upsertUnmapped(conn, table, batch, syncedAt, issues);
     if (issues.length) throw new RowsInvalid(issues);
     if (conflicts.total) throw new DifferentDatabase(conflicts.list, conflicts.total);
-    const connectionLog = batch.tables.find((t) => t.table.name === "connection_log")?.rows ?? [];
-    const drives = await completedDrives(conn, batch.deviceId, connectionLog);
-    for (const drive of drives) await enqueueDrive(conn, batch.deviceId, batch.batchId, drive, startedAt);
+    const found = await recordDrives(conn, batch.deviceId, batch.batchId, drives, syncedAt);
     await saveHistory(conn, batch.batchId, history, receipts, sqlTimestamp(clock.now()));
-    return { tables: receipts, analysisQueued: drives.length > 0 };
+    return { tables: receipts, drivesTouched: found.touched, drivesClosed: found.closed };
   });
 }
 
