@@ -279,6 +279,11 @@ describe("history", () => {
     const prompt = promptAbout(shifted.start);
     expect(prompt).toContain("Baseline: the device's last 8 real drives before this one.");
     expect(prompt).toContain(finding.message);
+    // Pages: newest first, each page starting before the previous page's last drive.
+    const page = async (before?: string) => (await get(`/api/v1/drives?deviceId=${device}&limit=4${before ? `&before=${before}` : ""}`)).body.drives.map((d: any) => d.driveId);
+    expect(await page()).toEqual([9, 8, 7, 6]);
+    expect(await page(drives[3].start)).toEqual([5, 4, 3, 2]);
+    expect(await page(drives[7].start)).toEqual([1]);
     // A drive early in the history has fewer prior drives and no anomaly to flag.
     const second = await analysisOf(drives.at(-2).analysis.analysisId);
     expect({ prior: second.history.priorDrives, anomalies: second.history.anomalies }).toEqual({ prior: 1, anomalies: [] });
