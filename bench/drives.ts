@@ -24,7 +24,7 @@ import { tendDrives } from "../lib/drives/summary.ts";
 import { readHistory } from "../lib/analysis/history.ts";
 import { createLogger } from "../lib/http/logger.ts";
 import { sqlTimestamp } from "../lib/time.ts";
-import { rssMb, watchPeakRss } from "./server.ts";
+import { median as medianOf, rssMb, watchPeakRss } from "./server.ts";
 
 const API_KEY = "bench-drives-admin-key-0123";
 const DEVICE = "bench-drives";
@@ -34,6 +34,7 @@ const SWING = [1500, 40, 8, 30, 15, 10, 20, 0.4, 4, 1, 10, 40, 0.3];
 // Before the 1,000 drives below, so the first pages list only analysed drives.
 const LONG = { start: Date.UTC(2023, 5, 1, 8), seconds: 4 * 3600 };
 const MEDIAN_OF = 20;
+const median = (run: () => Promise<unknown>) => medianOf(run, MEDIAN_OF);
 
 let stopServer: (() => Promise<void>) | undefined;
 let url = loadConfig({ ...process.env, API_KEY }).DATABASE_URL;
@@ -51,15 +52,6 @@ const config = loadConfig({ API_KEY, DATABASE_URL: url, LOG_LEVEL: "silent", DRI
 const db = createDb(url, { connectionLimit: 3 });
 const logger = createLogger(config);
 
-async function median(run: () => Promise<unknown>): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < MEDIAN_OF; i++) {
-    const t = performance.now();
-    await run();
-    times.push(performance.now() - t);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(MEDIAN_OF / 2)]!;
-}
 
 try {
   for (const table of ["realtime_data", "drives", "analysis_history", "analysis_jobs", "devices"]) {
