@@ -18,7 +18,7 @@ import { connectionOptions } from "../lib/db/pools.ts";
 import { migrate } from "../lib/db/migrate.ts";
 import { readingsCsv } from "../lib/readings/csv.ts";
 import { readSeries } from "../lib/readings/series.ts";
-import { rssMb, watchPeakRss } from "./server.ts";
+import { median as medianOf, rssMb, watchPeakRss } from "./server.ts";
 
 const url = loadConfig().DATABASE_URL;
 if (!url) throw new Error("bench:dashboard needs DATABASE_URL (a database it may wipe and migrate)");
@@ -30,6 +30,7 @@ const SWING = [1500, 40, 8, 30, 15, 10, 20, 0.4, 4, 1, 10, 40, 0.3];
 const STEP = [0.25, 1, 1, 100 / 255, 0.01, 1, 100 / 255, 0.005, 100 / 128, 100 / 128, 0.5, 1, 0.001];
 const DRIVE = { start: Date.UTC(2026, 3, 25, 8), seconds: 4 * 3600 };
 const MEDIAN_OF = 5;
+const median = (run: () => Promise<unknown>) => medianOf(run, MEDIAN_OF);
 
 await migrate(url);
 const pool = mariadb.createPool({ ...connectionOptions(url), connectionLimit: 3 });
@@ -54,15 +55,6 @@ async function drive(device: string, start: number, seconds: number) {
   if (rows.length) await pool.batch(insert, rows);
 }
 
-async function median(run: () => Promise<unknown>): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < MEDIAN_OF; i++) {
-    const t = performance.now();
-    await run();
-    times.push(performance.now() - t);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(MEDIAN_OF / 2)]!;
-}
 
 const INDEX = "realtime_data_source_device_parameter_name_timestamp_value_idx";
 try {

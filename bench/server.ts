@@ -1,4 +1,4 @@
-/** For the benches: the real server as a subprocess, and memory as /proc reports it. */
+/** For the benches: the real server as a subprocess, memory as /proc reports it, and the median of repeated runs. */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -56,4 +56,15 @@ export async function startServer(env: Record<string, string>): Promise<BenchSer
     await Bun.sleep(100);
   }
   return { base, pid: server.pid!, stop };
+}
+
+/** The median time, in ms, of `times` runs of `run`, one after another. */
+export async function median(run: () => Promise<unknown>, times: number): Promise<number> {
+  const took: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const t = performance.now();
+    await run();
+    took.push(performance.now() - t);
+  }
+  return took.sort((a, b) => a - b)[Math.floor(times / 2)]!;
 }

@@ -1,33 +1,14 @@
 /**
  * GET /api/v1/analyses and GET /api/v1/analyses/{id}: analyses from
  * analysis_history, by POST /analyze and by auto-analysis, with their
- * findings and recommendations. A device key sees only its own device.
+ * findings, recommendations, history and trouble codes. A device key sees
+ * only its own device.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../lib/http/env.ts";
-import { FindingSchema, RecommendationSchema } from "../lib/analysis/analyze.ts";
+import { analysisRecord, AnalysisRecordSchema } from "../lib/analysis/records.ts";
 import { DeviceIdSchema, listedDevice, mayActFor } from "../lib/http/auth.ts";
 import { ApiError, errorResponse as error } from "../lib/http/errors.ts";
-import type { analysis_history } from "../lib/db/generated/prisma/client.ts";
-
-const AnalysisItem = z
-  .object({
-    analysisId: z.int(),
-    deviceId: z.string(),
-    profileId: z.string().nullable(),
-    driveStartTime: z.string().openapi({ example: "2026-11-22T10:00:00.000Z" }),
-    driveEndTime: z.string().openapi({ example: "2026-11-22T10:30:00.000Z" }),
-    status: z.enum(["pending", "running", "completed", "failed"]),
-    triggeredBy: z.enum(["api", "auto"]).openapi({ description: "POST /api/v1/analyze, or auto-analysis after a sync brought a drive_end" }),
-    model: z.string(),
-    processingTimeMs: z.int().nullable(),
-    createdAt: z.string(),
-    completedAt: z.string().nullable(),
-    error: z.string().nullable().openapi({ description: "Why a failed analysis failed" }),
-    findings: z.array(FindingSchema),
-    recommendations: z.array(RecommendationSchema),
-  })
-  .openapi("AnalysisRecord");
 
 const listRoute = createRoute({
   method: "get",
@@ -41,7 +22,7 @@ const listRoute = createRoute({
     }),
   },
   responses: {
-    200: { description: "The analyses", content: { "application/json": { schema: z.object({ analyses: z.array(AnalysisItem) }) } } },
+    200: { description: "The analyses", content: { "application/json": { schema: z.object({ analyses: z.array(AnalysisRecordSchema) }) } } },
     401: error("Missing or invalid API key"),
     403: error("A device key for another device"),
     422: error("An invalid deviceId or limit"),
@@ -55,34 +36,12 @@ const oneRoute = createRoute({
   tags: ["analysis"],
   request: { params: z.object({ id: z.string().regex(/^\d{1,18}$/, "must be an analysis id (digits)").openapi({ example: "42" }) }) },
   responses: {
-    200: { description: "The analysis", content: { "application/json": { schema: AnalysisItem } } },
+    200: { description: "The analysis", content: { "application/json": { schema: AnalysisRecordSchema } } },
     401: error("Missing or invalid API key"),
     404: error("No such analysis, or one of another device than the key's (the same answer, so ids reveal nothing)"),
     422: error("An invalid id"),
   },
 });
-
-type Stored = { findings?: z.infer<typeof FindingSchema>[]; recommendations?: z.infer<typeof RecommendationSchema>[] } | null;
-
-function item(row: analysis_history): z.infer<typeof AnalysisItem> {
-  const result = row.result as Stored;
-  return {
-    analysisId: Number(row.analysis_id),
-    deviceId: row.device_id,
-    profileId: row.profile_source_id,
-    driveStartTime: row.drive_start.toISOString(),
-    driveEndTime: row.drive_end.toISOString(),
-    status: row.status,
-    triggeredBy: row.triggered_by,
-    model: row.model,
-    processingTimeMs: row.processing_time_ms,
-    createdAt: row.created_at.toISOString(),
-    completedAt: row.completed_at?.toISOString() ?? null,
-    error: row.error_message,
-    findings: result?.findings ?? [],
-    recommendations: result?.recommendations ?? [],
-  };
-}
 
 export function registerAnalyses(app: App) {
   app.openapi(listRoute, async (c) => {
@@ -93,13 +52,13 @@ export function registerAnalyses(app: App) {
       orderBy: { analysis_id: "desc" },
       take: query.limit,
     });
-    return c.json({ analyses: rows.map(item) }, 200);
+    return c.json({ analyses: rows.map(analysisRecord) }, 200);
   });
 
   app.openapi(oneRoute, async (c) => {
     const { id } = c.req.valid("param");
     const row = await c.var.deps.db.prisma.analysis_history.findUnique({ where: { analysis_id: BigInt(id) } });
     if (!row || !mayActFor(c, row.device_id)) throw new ApiError(404, `Analysis ${id} not found`);
-    return c.json(item(row), 200);
+    return c.json(analysisRecord(row), 200);
   });
 }

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../lib/http/env.ts";
 import { jobCounts, queueSize } from "../lib/analysis/jobs.ts";
+import { driveCount } from "../lib/drives/list.ts";
 import { ollamaStatus } from "../lib/analysis/ollama.ts";
 import { formatUptime, withTimeout } from "../lib/time.ts";
 import { version } from "../lib/version.ts";
@@ -18,6 +19,11 @@ const Health = z.object({
     .object({ batchId: z.string(), deviceId: z.string(), completedAt: z.string(), rowsInserted: z.number(), rowsUpdated: z.number() })
     .nullable(),
   analysisQueue: z.int().nullable().openapi({ description: "Drives waiting for auto-analysis or being analysed (jobs pending or running); null when MySQL is down" }),
+  lastAnalysis: z
+    .object({ analysisId: z.int(), deviceId: z.string(), status: z.enum(["pending", "running", "completed", "failed"]), triggeredBy: z.enum(["api", "auto"]), createdAt: z.string(), completedAt: z.string().nullable() })
+    .nullable()
+    .openapi({ description: "The newest analysis; null when there is none or MySQL is down" }),
+  driveCount: z.int().nullable().openapi({ description: "Drives the server holds (GET /api/v1/drives); null when MySQL is down" }),
   uptime: z.string().openapi({ example: "2d 4h 30m" }),
 });
 
@@ -43,15 +49,20 @@ export function registerHealth(app: App) {
     const mysqlCheck = withTimeout(
       (async () => {
         await db.pool.query("SELECT 1");
-        const [last, counts] = await Promise.all([db.prisma.sync_history.findFirst({ where: { status: "success" }, orderBy: { completed_at: "desc" } }), jobCounts(db.pool)]);
-        return { last, queue: queueSize(counts) };
+        const [last, counts, analysis, drives] = await Promise.all([
+          db.prisma.sync_history.findFirst({ where: { status: "success" }, orderBy: { completed_at: "desc" } }),
+          jobCounts(db.pool),
+          db.prisma.analysis_history.findFirst({ orderBy: { analysis_id: "desc" } }),
+          driveCount(db.pool),
+        ]);
+        return { last, queue: queueSize(counts), analysis, drives };
       })(),
       healthTimeoutsMs.mysql,
     ).then(
       (read) => ({ up: true as const, ...read }),
       (err) => {
         c.var.logger.warn({ err: String(err) }, "health: mysql check failed");
-        return { up: false as const, last: null, queue: null };
+        return { up: false as const, last: null, queue: null, analysis: null, drives: null };
       },
     );
     const [mysql, ollama] = await Promise.all([mysqlCheck, ollamaStatus(config.OLLAMA_BASE_URL, config.OLLAMA_MODEL, healthTimeoutsMs.ollama)]);
@@ -71,6 +82,17 @@ export function registerHealth(app: App) {
           }
         : null,
       analysisQueue: mysql.queue,
+      lastAnalysis: mysql.analysis
+        ? {
+            analysisId: Number(mysql.analysis.analysis_id),
+            deviceId: mysql.analysis.device_id,
+            status: mysql.analysis.status,
+            triggeredBy: mysql.analysis.triggered_by,
+            createdAt: mysql.analysis.created_at.toISOString(),
+            completedAt: mysql.analysis.completed_at?.toISOString() ?? null,
+          }
+        : null,
+      driveCount: mysql.drives,
       uptime: formatUptime(clock.now().getTime() - startedAt.getTime()),
     } as const;
     return status === "unhealthy" ? c.json(body, 503) : c.json(body, 200);

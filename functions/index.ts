@@ -14,6 +14,8 @@ import { registerDeviceReadingsCsv } from "./device-readings-csv.ts";
 import { registerDeviceSeries } from "./device-series.ts";
 import { registerDeviceStatus } from "./device-status.ts";
 import { registerDocs } from "./docs.ts";
+import { registerDrive } from "./drive.ts";
+import { registerDrives } from "./drives.ts";
 import { registerHealth } from "./health.ts";
 import { registerMetrics } from "./metrics.ts";
 import { registerPages } from "./pages/index.ts";
@@ -32,6 +34,8 @@ export function createApp(deps: Deps): App {
   registerBackupDownload(app);
   registerAnalyze(app);
   registerAnalyses(app);
+  registerDrives(app);
+  registerDrive(app);
   registerDeviceStatus(app);
   registerDeviceSeries(app);
   registerDeviceReadingsCsv(app);

@@ -73,9 +73,10 @@ const SyncReceipt = z
     tablesProcessed: z.record(z.string(), Counts),
     syncedAt: z.string().openapi({ example: "2026-11-22T10:00:00.000Z" }),
     driveDataReceived: z.boolean().openapi({ description: "The batch's connection_log rows include a drive_end event" }),
-    autoAnalysisTriggered: z
-      .boolean()
-      .openapi({ description: "The batch completed at least one drive (a drive_end whose drive_start is on the server); each such drive is queued for analysis" }),
+    autoAnalysisTriggered: z.boolean().openapi({
+      description:
+        "The batch closed at least one drive, by its drive_end or by the next drive's start; the worker summarises each and queues its analysis once the device's rows settle (DRIVE_SETTLE_SECONDS). A drive closed later for want of readings (DRIVE_IDLE_CLOSE_MINUTES) is analysed as well.",
+    }),
   })
   .openapi("SyncReceipt");
 
@@ -200,7 +201,7 @@ export function registerSync(app: App) {
         if (counts.unmapped && firstTime(`${batch.deviceId}\0${table}`)) log.warn({ deviceId: batch.deviceId, table }, "kept rows of a table the server does not know in unmapped_rows");
       }
       metrics.syncBatch(batch.deviceId, "ok", receipt.tables);
-      if (receipt.analysisQueued) c.var.deps.analysisWorker?.wake();
+      if (receipt.drivesTouched) c.var.deps.analysisWorker?.wake();
       return c.json(
         {
           status: "ok" as const,
@@ -208,7 +209,7 @@ export function registerSync(app: App) {
           tablesProcessed: receipt.tables,
           syncedAt: startedAt.toISOString(),
           driveDataReceived: receipt.driveDataReceived,
-          autoAnalysisTriggered: receipt.analysisQueued,
+          autoAnalysisTriggered: receipt.drivesClosed > 0,
         },
         200,
       );

@@ -34,6 +34,8 @@ const configSchema = z.object({
   ANALYSIS_MAX_ATTEMPTS: positiveInt(5),
   ANALYSIS_MAX_READINGS: positiveInt(1_000_000),
   ANALYSIS_ENABLED: flag("true"),
+  DRIVE_IDLE_CLOSE_MINUTES: positive(30),
+  DRIVE_SETTLE_SECONDS: z.coerce.number().min(0).default(60),
   METRICS_PUBLIC: flag("false"),
   METRICS_MAX_DEVICES: positiveInt(50),
   MAX_REQUEST_MEMORY_MB: positive(256),

@@ -21,8 +21,8 @@ const RECOMMENDATIONS = [
 ];
 const replyWithRecommendations = () => JSON.stringify(RECOMMENDATIONS);
 
-/** Fast retries and polling, so tests wait milliseconds, not the production seconds. */
-const FAST = { ANALYSIS_POLL_SECONDS: "0.05", ANALYSIS_RETRY_SECONDS: "0.05" };
+/** Fast retries and polling, and drives analysed as soon as they close, so tests wait milliseconds, not the production seconds. */
+const FAST = { ANALYSIS_POLL_SECONDS: "0.05", ANALYSIS_RETRY_SECONDS: "0.05", DRIVE_SETTLE_SECONDS: "0" };
 
 function sync(t: TestApp, deviceId: string, batchId: string, tables: Record<string, unknown[]>) {
   const body = Object.fromEntries(Object.entries(tables).map(([name, rows]) => [name, { rows }]));
@@ -46,76 +46,87 @@ async function jobReaches(t: TestApp, deviceId: string, state: string, deadlineM
 let seq = 0;
 const device = () => `jobs-pi-${++seq}`;
 
-describe("queueing on /sync", () => {
+const drivesOf = (t: TestApp, deviceId: string) =>
+  t.db.pool.query({ sql: "SELECT drive_id, drive_start, drive_end, closed_by, summary_due FROM drives WHERE source_device = ? ORDER BY drive_start", dateStrings: true }, [deviceId]);
+
+// Since drives became records of their own (issue 14), /sync records and closes drives in its transaction and the worker
+// queues their analyses: these tests used to find the jobs right after the sync, and now find the drives there.
+describe("drives on /sync (no worker: the queue stays empty)", () => {
   let t: TestApp;
   beforeAll(async () => {
-    // No worker here: the tests look at the queue itself.
     t = await testApp();
   });
   afterAll(() => t.close());
 
-  test("a batch with drive_start and drive_end queues its drive once, even when replayed", async () => {
+  test("a batch with drive_start and drive_end records and closes its drive once, even when replayed", async () => {
     const d = device();
     const tables = { realtime_data: readings(), connection_log: [DRIVE.start, DRIVE.end] };
     const receipt = await (await sync(t, d, "b-1", tables)).json();
     expect(receipt).toMatchObject({ status: "ok", driveDataReceived: true, autoAnalysisTriggered: true });
     const again = await (await sync(t, d, "b-1", tables)).json();
     expect(again).toMatchObject({ status: "ok", autoAnalysisTriggered: true });
-    const jobs = await jobsOf(t, d);
-    expect(jobs).toHaveLength(1);
-    expect(jobs[0]).toMatchObject({ state: "pending", attempts: 0, batch_id: "b-1", drive_start: `${stamp(0)}.000000`, drive_end: `${stamp(10)}.000000` });
+    expect(await drivesOf(t, d)).toEqual([
+      { drive_id: 1n, drive_start: `${stamp(0)}.000000`, drive_end: `${stamp(10)}.000000`, closed_by: "drive_end", summary_due: 2 },
+    ]);
+    expect(await jobsOf(t, d)).toHaveLength(0);
   });
 
-  test("a batch without connection_log queues nothing", async () => {
+  test("readings alone record an open drive and close nothing", async () => {
     const d = device();
     const receipt = await (await sync(t, d, "b-2", { realtime_data: readings() })).json();
     expect(receipt).toMatchObject({ status: "ok", driveDataReceived: false, autoAnalysisTriggered: false });
-    expect(await jobsOf(t, d)).toHaveLength(0);
+    expect(await drivesOf(t, d)).toEqual([{ drive_id: 1n, drive_start: `${stamp(0)}.000000`, drive_end: null, closed_by: null, summary_due: 2 }]);
   });
 
-  test("drive_start alone queues nothing; the drive_end in a later batch queues the drive from the start already on the server", async () => {
+  test("a drive_start leaves the drive open; the drive_end in a later batch closes the drive from the start already on the server", async () => {
     const d = device();
     const first = await (await sync(t, d, "b-3", { realtime_data: readings(), connection_log: [DRIVE.start] })).json();
     expect(first.autoAnalysisTriggered).toBe(false);
-    expect(await jobsOf(t, d)).toHaveLength(0);
+    expect((await drivesOf(t, d))[0].closed_by).toBeNull();
     const second = await (await sync(t, d, "b-4", { connection_log: [DRIVE.end] })).json();
     expect(second.autoAnalysisTriggered).toBe(true);
-    const [job] = await jobsOf(t, d);
-    expect(job).toMatchObject({ batch_id: "b-4", drive_start: `${stamp(0)}.000000`, drive_end: `${stamp(10)}.000000` });
+    expect(await drivesOf(t, d)).toMatchObject([{ drive_start: `${stamp(0)}.000000`, drive_end: `${stamp(10)}.000000`, closed_by: "drive_end" }]);
   });
 
-  test("every drive a batch completes is queued, each with its own start, and a drive_end whose start is missing queues nothing", async () => {
+  test("without drive ids every drive_start is a drive of its own, each drive_end closes the one before it, and a drive_end whose start is missing closes nothing", async () => {
     const d = device();
-    // A Pi home after three drives; the second one's start was lost, so its end cannot be paired.
-    const events = [
-      DRIVE.start,
-      DRIVE.end,
-      event(3, "drive_end", stamp(15)),
-      event(4, "drive_start", stamp(20)),
-      event(5, "drive_end", stamp(30)),
-    ];
+    // An older Pi home after three drives; the second one's start was lost, so its end cannot be paired.
+    const legacy = (id: number, type: string, at: string) => ({ ...event(id, type, at), drive_id: null, data_source: null });
+    const events = [legacy(1, "drive_start", stamp(0)), legacy(2, "drive_end", stamp(10)), legacy(3, "drive_end", stamp(15)), legacy(4, "drive_start", stamp(20)), legacy(5, "drive_end", stamp(30))];
     const receipt = await (await sync(t, d, "b-5", { connection_log: events })).json();
     expect(receipt.autoAnalysisTriggered).toBe(true);
-    const windows = async () => (await jobsOf(t, d)).map((j: any) => [j.drive_start, j.drive_end]);
-    const queued = [
-      [`${stamp(0)}.000000`, `${stamp(10)}.000000`],
-      [`${stamp(20)}.000000`, `${stamp(30)}.000000`],
+    const windows = async () => (await drivesOf(t, d)).map((r: any) => [r.drive_id, r.drive_start, r.drive_end, r.closed_by]);
+    const closed = [
+      [-1n, `${stamp(0)}.000000`, `${stamp(10)}.000000`, "drive_end"],
+      [-4n, `${stamp(20)}.000000`, `${stamp(30)}.000000`, "drive_end"],
     ];
-    expect(await windows()).toEqual(queued);
+    expect(await windows()).toEqual(closed);
 
-    // A drive_end after the last drive's end with no start of its own must not pair with that drive's start.
-    const orphan = await (await sync(t, d, "b-6", { connection_log: [event(6, "drive_end", stamp(40))] })).json();
+    // A drive_end after the last drive's end with no start of its own must not move that drive's end.
+    const orphan = await (await sync(t, d, "b-6", { connection_log: [legacy(6, "drive_end", stamp(40))] })).json();
     expect(orphan.autoAnalysisTriggered).toBe(false);
-    expect(await windows()).toEqual(queued);
+    expect(await windows()).toEqual(closed);
   });
 
-  test("an invalid batch queues nothing: the job is part of the rolled-back transaction", async () => {
+  test("the next drive starting closes the one before it", async () => {
+    const d = device();
+    await sync(t, d, "b-8", { realtime_data: readings(), connection_log: [DRIVE.start] });
+    const next = readings(51).map((r) => ({ ...r, drive_id: 2, timestamp: r.timestamp.replace("08:", "09:") }));
+    const receipt = await (await sync(t, d, "b-9", { realtime_data: next })).json();
+    expect(receipt.autoAnalysisTriggered).toBe(true);
+    expect((await drivesOf(t, d)).map((r: any) => [r.drive_id, r.closed_by, r.drive_end])).toEqual([
+      [1n, "next_drive", readings().at(-1)!.timestamp + ".000000"],
+      [2n, null, null],
+    ]);
+  });
+
+  test("an invalid batch records no drive: the drive is part of the rolled-back transaction", async () => {
     const d = device();
     const bad = readings();
     bad[49] = { ...bad[49]!, value: "hot" as unknown as number };
     const res = await sync(t, d, "b-7", { realtime_data: bad, connection_log: [DRIVE.start, DRIVE.end] });
     expect(res.status).toBe(422);
-    expect(await jobsOf(t, d)).toHaveLength(0);
+    expect(await drivesOf(t, d)).toHaveLength(0);
     expect(await t.db.query("SELECT COUNT(*) AS n FROM connection_log WHERE source_device = ?", [d])).toEqual([{ n: 0n }]);
   });
 });

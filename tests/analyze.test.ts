@@ -6,14 +6,14 @@
  * validated before anything is stored.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { AnalysisFailed, parseRecommendations, runAnalysis } from "../lib/analysis/analyze.ts";
+import { AnalysisFailed, parseRecommendations, PROMPT_CAPS, runAnalysis } from "../lib/analysis/analyze.ts";
 import { createApp } from "../functions/index.ts";
 import { newDeviceKey } from "../lib/http/auth.ts";
 import { readDriveStats } from "../lib/analysis/drive-stats.ts";
 import { findings } from "../lib/analysis/findings.ts";
 import { createLogger } from "../lib/http/logger.ts";
 import { freePort } from "../lib/db/mariadb-server.ts";
-import { systemClock } from "../lib/time.ts";
+import { sqlTimestamp, systemClock } from "../lib/time.ts";
 import { API_KEY, testApp, testConfig, type TestApp } from "./helpers/app.ts";
 import { seedReadings, type Reading } from "./helpers/drive.ts";
 import { startFakeOllama, type FakeOllama } from "./helpers/fake-ollama.ts";
@@ -123,6 +123,9 @@ describe("POST /api/v1/analyze", () => {
         analysisId: expect.any(Number),
         recommendations: THREE,
         findings: found,
+        // Readings seeded straight into the table: no drive recorded, so no history; no trouble codes either.
+        history: { priorDrives: 0, dataSource: null, inBaseline: true, baselines: [], anomalies: [], trends: [] },
+        dtcs: [],
         model: "gemma2:2b",
         processingTimeMs: expect.any(Number),
         dropped: 0,
@@ -466,6 +469,8 @@ describe("GET /api/v1/analyses", () => {
       error: null,
       findings: made.findings,
       recommendations: THREE,
+      history: made.history,
+      dtcs: [],
     });
     expect(res.body.analyses[1].analysisId).toBeLessThan(made.analysisId);
     const all = (await list(`?deviceId=${DEVICE}&limit=100`)).body.analyses;
@@ -491,5 +496,62 @@ describe("GET /api/v1/analyses", () => {
     expect(await list(`/${latest.analysisId}`)).toEqual({ status: 200, body: latest });
     expect(await list("/999999")).toEqual({ status: 404, body: { detail: "Analysis 999999 not found" } });
     expect(await list(`/${latest.analysisId}`, keys[OTHER]!)).toEqual({ status: 404, body: { detail: `Analysis ${latest.analysisId} not found` } });
+  });
+});
+
+describe("the prompt's size", () => {
+  test("however much a drive has, the prompt holds at most PROMPT_CAPS of each list and stays small", async () => {
+    const device = "caps-pi";
+    const start = hourStart(20);
+    const rows: Reading[] = [];
+    for (let i = 0; i < 10; i++) {
+      const timestamp = new Date(start.getTime() + i * 60_000).toISOString();
+      const reading = (parameter_name: string, value: number, unit = "u") => rows.push({ timestamp, parameter_name, value, unit });
+      // 60 parameters where a Pi usually logs 13.
+      for (let p = 0; p < 54; p++) reading(`EXTRA_PID_${String(p).padStart(2, "0")}`, p + i, "u");
+      reading("RPM", 2500, "rpm");
+      reading("COOLANT_TEMP", 95 + i * 2, "°C");
+      reading("INTAKE_TEMP", 70, "°C");
+      reading("SHORT_FUEL_TRIM_1", 4, "%");
+      reading("LONG_FUEL_TRIM_1", 14, "%");
+      reading("CONTROL_MODULE_VOLTAGE", 11.5, "V");
+    }
+    await seedReadings(t.db, device, rows);
+    // 20 earlier real drives with calm summaries, and 20 trouble codes set during this one.
+    for (let d = 0; d < 20; d++) {
+      await t.db.query(
+        `INSERT INTO drives (source_device, drive_id, drive_start, drive_end, closed_by, last_row_at, last_batch_id, summary_due, summarized_at, readings,
+           ltft_mean, stft_mean, mean_running_v, max_coolant_c, intake_p95_c, idle_rpm, warmup_s, start_coolant_c, data_source)
+         VALUES (?, ?, ?, ?, 'drive_end', NOW(), 'b', 0, NOW(), 500, ?, 0.5, 14.1, ?, 35, 850, ?, 20, 'real')`,
+        [device, d + 1, sqlTimestamp(new Date(start.getTime() - (20 - d) * 86_400_000)), sqlTimestamp(new Date(start.getTime() - (20 - d) * 86_400_000 + 600_000)), 1 + (d % 3) * 0.4, 92 + (d % 2), 400 + d * 20],
+      );
+    }
+    for (let c = 0; c < 20; c++) {
+      await t.db.query(
+        "INSERT INTO dtc_log (source_id, source_device, synced_at, sync_batch_id, dtc_code, status, first_seen_timestamp, last_seen_timestamp) VALUES (?, ?, NOW(), 'b', ?, 'stored', ?, ?)",
+        [c + 1, device, `P03${String(c).padStart(2, "0")}`, sqlTimestamp(new Date(start.getTime() + 60_000)), sqlTimestamp(new Date(start.getTime() + 120_000))],
+      );
+    }
+    const chats = ollama.chats.length;
+    const res = await analyze({ deviceId: device, driveStartTime: start.toISOString(), driveEndTime: new Date(start.getTime() + 600_000).toISOString() });
+    expect(res.status).toBe(200);
+    const stored = res.body;
+    expect(stored.dtcs).toHaveLength(20);
+    expect(stored.findings.length).toBeGreaterThan(PROMPT_CAPS.findings);
+    const prompt: string = (ollama.chats[chats] as any).messages[1].content;
+    /** The lines of the section that starts with `title`, after its title line. */
+    const section = (title: string) => prompt.split(title)[1]!.split("\n\n")[0]!.split("\n").slice(1);
+    const statistics = section("Per-parameter statistics").slice(1);
+    expect(statistics).toHaveLength(PROMPT_CAPS.parameters);
+    const findingLines = section("Findings (rule-based");
+    expect(findingLines).toHaveLength(PROMPT_CAPS.findings + 1);
+    expect(findingLines.at(-1)).toBe(`- and ${stored.findings.length - PROMPT_CAPS.findings} more`);
+    const dtcLines = section("Trouble codes:");
+    expect(dtcLines).toHaveLength(PROMPT_CAPS.dtcs + 1);
+    expect(dtcLines.at(-1)).toBe("- and 12 more");
+    expect(prompt).toContain("Baseline: the device's last 20 real drives before this one.");
+    // 6,700 characters when this was written: under 2,000 tokens, with the system prompt far inside gemma2:2b's 8,192.
+    expect(prompt.length).toBeLessThan(8_000);
+    if (process.env.SHOW_PROMPT) console.log(prompt);
   });
 });

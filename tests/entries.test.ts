@@ -91,7 +91,7 @@ describe("server entries", () => {
       const ollama = startFakeOllama({ reply: () => JSON.stringify([{ rank: 1, category: "cooling", recommendation: "Check the fan.", confidence: 0.7 }]) });
       cleanups.push(() => ollama.stop());
       const port = await freePort();
-      const server = start(cmd, tempDir(), { DATABASE_URL: db.url, API_KEY, PORT: String(port), OLLAMA_BASE_URL: ollama.url, ANALYSIS_POLL_SECONDS: "0.1" });
+      const server = start(cmd, tempDir(), { DATABASE_URL: db.url, API_KEY, PORT: String(port), OLLAMA_BASE_URL: ollama.url, ANALYSIS_POLL_SECONDS: "0.1", DRIVE_SETTLE_SECONDS: "0" });
       await health(port, server);
       const post = (path: string, body: unknown) =>
         fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", headers: { "x-api-key": API_KEY, "content-type": "application/json" }, body: JSON.stringify(body) });
@@ -100,8 +100,9 @@ describe("server entries", () => {
       const conn = await mariadb.createConnection(connectionOptions(db.url));
       try {
         for (let until = Date.now() + 30_000; ; await Bun.sleep(100)) {
+          // The worker queues the job once it has summarised the closed drive.
           const [job] = await conn.query("SELECT state, last_error FROM analysis_jobs");
-          if (job.state === "completed") break;
+          if (job?.state === "completed") break;
           if (Date.now() > until) throw new Error(`the queued analysis never completed: ${JSON.stringify(job)}\n${server.output()}`);
         }
       } finally {

@@ -53,7 +53,7 @@ describe("GET /api/v1/health", () => {
   test("MySQL up and Ollama listing the model should be healthy", async () => {
     expect(await health(ollama.url)).toEqual({
       status: 200,
-      body: { status: "healthy", version, components: components("up", "up", "gemma2:2b"), lastSync: null, analysisQueue: 0, uptime: "0d 0h 0m" },
+      body: { status: "healthy", version, components: components("up", "up", "gemma2:2b"), lastSync: null, analysisQueue: 0, lastAnalysis: null, driveCount: 0, uptime: "0d 0h 0m" },
     });
   });
 
@@ -97,7 +97,7 @@ describe("GET /api/v1/health", () => {
   test("MySQL down should be unhealthy with 503", async () => {
     expect(await health(ollama.url, { db: downDb, healthTimeoutsMs: { mysql: 300, ollama: 3000 } })).toEqual({
       status: 503,
-      body: { status: "unhealthy", version, components: components("down", "up", "gemma2:2b"), lastSync: null, analysisQueue: null, uptime: "0d 0h 0m" },
+      body: { status: "unhealthy", version, components: components("down", "up", "gemma2:2b"), lastSync: null, analysisQueue: null, lastAnalysis: null, driveCount: null, uptime: "0d 0h 0m" },
     });
   });
 

@@ -182,8 +182,8 @@ const columnNotation = (c: Column) => `${c.type.kind === "varchar" ? `varchar(${
 /** Every way schema.prisma's mirrored models differ from lib/tables.ts and the provenance contract. */
 function tablesDifferences(s: PrismaSchema, tables: readonly MirroredTable[]): string[] {
   const out: string[] = [];
-  // unmapped_rows holds other tables' rows: provenance, but no table of its own in lib/tables.ts.
-  const mirrored = s.models.filter((m) => m.name !== "unmapped_rows" && m.fields.some((f) => f.name === "source_device")).map((m) => m.name);
+  // unmapped_rows holds other tables' rows, and drives is found from them: a device column, but no table of its own in lib/tables.ts.
+  const mirrored = s.models.filter((m) => !["unmapped_rows", "drives"].includes(m.name) && m.fields.some((f) => f.name === "source_device")).map((m) => m.name);
   for (const name of mirrored.filter((m) => !tables.some((t) => t.name === m))) out.push(`model ${name} has provenance columns but is not in lib/tables.ts`);
   for (const table of tables) {
     const model = s.models.find((m) => m.name === table.name);
@@ -276,6 +276,17 @@ describe("the migrations", () => {
     expect(profiles).toEqual(["source_device", "source_id", "sync_batch_id"]);
   });
 
+  test("should give drives.source_device a binary NO PAD collation, each server's own from its executable comment", async () => {
+    const conn = await mariadb.createConnection(connectionOptions(database.url));
+    try {
+      const [row] = await conn.query("SELECT COLLATION_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'drives' AND COLUMN_NAME = 'source_device'");
+      const [{ v }] = await conn.query("SELECT VERSION() AS v");
+      expect(row.c).toBe(/mariadb/i.test(v) ? "utf8mb4_nopad_bin" : "utf8mb4_0900_bin");
+    } finally {
+      await conn.end();
+    }
+  });
+
   test("should create no foreign keys and no checks beyond JSON validity (relationMode = prisma)", () => {
     expect(introspected.foreignKeys).toEqual([]);
     expect(introspected.checks).toEqual([]);
@@ -322,12 +333,13 @@ describe("the drift checks themselves", () => {
 
   test("should parse every model and enum, skipping relation fields", () => {
     expect(schema.models.map((m) => m.name).sort()).toEqual(
-      [...TABLES.map((t) => t.name), "analysis_history", "analysis_jobs", "backup_checks", "device_status", "devices", "sync_history", "unmapped_rows"].sort(),
+      [...TABLES.map((t) => t.name), "analysis_history", "analysis_jobs", "backup_checks", "device_status", "devices", "drives", "sync_history", "unmapped_rows"].sort(),
     );
     expect(schema.enums).toEqual({ SyncStatus: ["success", "failed", "partial"], AnalysisStatus: ["pending", "running", "completed", "failed"],
       AnalysisTrigger: ["api", "auto"],
       BackupType: ["database", "logs", "config"],
       CheckMethod: ["upload", "rehash"],
+      DriveClosedBy: ["drive_end", "next_drive", "idle"],
     });
     const profiles = schema.models.find((m) => m.name === "profiles")!;
     expect(profiles.fields.map((f) => f.name)).not.toContain("realtime_data");
@@ -351,7 +363,7 @@ describe("the drift checks themselves", () => {
     ["  partial\n", "  partial\n  skipped\n", "sync_history.status: schema.prisma says enum(success,failed,partial,skipped) NOT NULL, the database has enum(success,failed,partial) NOT NULL"],
     ["  retry_count   Int?\n", "  retry_count   Int?\n  gear Int?\n", "connection_log.gear: in schema.prisma, not in the database"],
     [/model devices \{[^}]*\}/, "", "table devices: in the database, not in schema.prisma"],
-    ["model devices {", "model drives {\n  id Int @id\n}\n\nmodel devices {", "table drives: in schema.prisma, not in the database"],
+    ["model devices {", "model trips {\n  id Int @id\n}\n\nmodel devices {", "table trips: in schema.prisma, not in the database"],
     ["  @@index([device_id, drive_start])", "  @@index([device_id, drive_start])\n  @@index([model])", "analysis_history: index (model) in schema.prisma, not in the database"],
     ["  @@index([status, completed_at])\n", "", "sync_history: index (status,completed_at) in the database, not in schema.prisma"],
     ["api_key_hash  String?   @db.VarChar(255)", "api_key_hash  String?   @db.VarChar(255) @unique", "devices: unique key (api_key_hash) in schema.prisma, not in the database"],

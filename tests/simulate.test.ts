@@ -461,3 +461,44 @@ describe("the CLI", () => {
     }
   });
 });
+
+describe("options for drive history (issue 14)", () => {
+  const ltftOf = (path: string, drive: number) => query(path, "SELECT avg(value) AS m FROM realtime_data WHERE drive_id = ? AND parameter_name = 'LONG_FUEL_TRIM_1'", drive)[0]!.m as number;
+
+  test("ltftShift moves one drive's long-term trim and leaves every other drive's rows as they were", () => {
+    const plain = join(dir, "ltft-plain.db");
+    const shifted = join(dir, "ltft-shifted.db");
+    simulate({ out: plain, drives: 3, minutes: 2 });
+    simulate({ out: shifted, drives: 3, minutes: 2, ltftShift: { drive: 2, percent: 8 } });
+    expect(ltftOf(shifted, 2) - ltftOf(plain, 2)).toBeGreaterThan(6);
+    for (const d of [1, 3]) expect(query(shifted, "SELECT * FROM realtime_data WHERE drive_id = ? ORDER BY id", d)).toEqual(query(plain, "SELECT * FROM realtime_data WHERE drive_id = ? ORDER BY id", d));
+    expect(() => simulate({ out: join(dir, "ltft-bad.db"), drives: 3, ltftShift: { drive: 4, percent: 8 } })).toThrow(new UsageError("ltftShift.drive must be a drive number from 1 to 3 (got 4)"));
+  });
+
+  test("dataSources tags each drive's rows with its own data_source, the same readings otherwise", () => {
+    const out = join(dir, "sources.db");
+    simulate({ out, drives: 3, minutes: 1, current: true, dataSources: ["real", "physics_sim", "real"] });
+    for (const table of ["realtime_data", "drive_summary", "dtc_log", "statistics"]) {
+      const tags = query(out, `SELECT DISTINCT drive_id, data_source FROM ${table} ORDER BY drive_id`);
+      expect({ table, tags: tags.every((r) => r.data_source === ["real", "physics_sim", "real"][Number(r.drive_id) - 1]) }).toEqual({ table, tags: true });
+    }
+    const plain = join(dir, "sources-plain.db");
+    simulate({ out: plain, drives: 3, minutes: 1, current: true });
+    const values = (path: string) => query(path, "SELECT timestamp, parameter_name, value FROM realtime_data ORDER BY id");
+    expect(values(out)).toEqual(values(plain));
+    expect(() => simulate({ out: join(dir, "sources-bad.db"), drives: 3, dataSources: ["real"] })).toThrow(UsageError);
+  });
+
+  test("the CLI takes --ltft-shift DRIVE:PERCENT and --drive-sources", async () => {
+    const out = join(dir, "cli-history.db");
+    const { code, stderr } = await run([bun, "scripts/simulate/cli.ts", "--out", out, "--drives", "2", "--minutes", "1", "--ltft-shift", "2:6", "--drive-sources", "real,physics_sim"]);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    expect(query(out, "SELECT DISTINCT drive_id, data_source FROM realtime_data ORDER BY drive_id")).toEqual([
+      { drive_id: 1, data_source: "real" },
+      { drive_id: 2, data_source: "physics_sim" },
+    ]);
+    const bad = await run([bun, "scripts/simulate/cli.ts", "--out", join(dir, "cli-bad.db"), "--ltft-shift", "two"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--ltft-shift must be DRIVE:PERCENT");
+  });
+});

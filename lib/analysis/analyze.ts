@@ -9,18 +9,40 @@ import { readFileSync } from "node:fs";
 import { z } from "@hono/zod-openapi";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/pools.ts";
+import { driveAt, type AnalysedDrive } from "../drives/list.ts";
 import { readDriveStats, type DriveStats } from "./drive-stats.ts";
-import { duration, findings as ruleFindings, type Finding } from "./findings.ts";
+import { dtcFindings, framePids, readDtcs, type DriveDtc } from "./dtcs.ts";
+import { bySeverity, duration, findings as ruleFindings, type Finding } from "./findings.ts";
+import { readHistory, type History } from "./history.ts";
 import { LIMITS } from "./limits.ts";
 import type { Logger } from "../http/logger.ts";
 import { ollamaClient } from "./ollama.ts";
 import { sqlTimestamp, type Clock } from "../time.ts";
 
-export type AnalysisRequest = { deviceId: string; profileId?: string | null; start: Date; end: Date; parameters?: string[]; focusAreas?: string[] };
+export type AnalysisRequest = {
+  deviceId: string;
+  profileId?: string | null;
+  start: Date;
+  end: Date;
+  parameters?: string[];
+  focusAreas?: string[];
+  /** The drive analysed (a job's, or POST /analyze's driveId): its stored statistics are used, and it becomes the drive's latest analysis. */
+  drive?: AnalysedDrive;
+};
 export type Recommendation = { rank: number; category: string; recommendation: string; confidence: number };
 export type AnalysisResult =
   | { status: "empty" }
-  | { status: "completed"; analysisId: bigint; recommendations: Recommendation[]; findings: Finding[]; model: string; processingTimeMs: number; dropped: number };
+  | {
+      status: "completed";
+      analysisId: bigint;
+      recommendations: Recommendation[];
+      findings: Finding[];
+      history: History;
+      dtcs: DriveDtc[];
+      model: string;
+      processingTimeMs: number;
+      dropped: number;
+    };
 
 /**
  * The analysis failed after its analysis_history row was written; the row is
@@ -54,13 +76,72 @@ export const RecommendationSchema = z
 /** How the API documents a rule-based finding (lib/analysis/findings.ts). */
 export const FindingSchema = z
   .object({
-    code: z.enum(["coolant_overtemp", "fuel_trim_lean", "fuel_trim_rich", "slow_warmup", "high_intake_temp", "idle_rpm_unstable", "low_voltage", "high_voltage"] satisfies Finding["code"][]),
+    code: z.enum([
+      "coolant_overtemp",
+      "fuel_trim_lean",
+      "fuel_trim_rich",
+      "slow_warmup",
+      "high_intake_temp",
+      "idle_rpm_unstable",
+      "low_voltage",
+      "high_voltage",
+      "baseline_anomaly",
+      "trend",
+      "dtc",
+    ] satisfies Finding["code"][]),
     severity: z.enum(["info", "warning", "critical"] satisfies Finding["severity"][]),
-    parameter: z.string().openapi({ example: "COOLANT_TEMP" }),
+    parameter: z.string().openapi({ example: "COOLANT_TEMP", description: "The parameter; for a dtc finding, the trouble code" }),
     message: z.string().openapi({ example: "Coolant peaked at 104 °C and stayed above 100 °C for 90 s" }),
     evidence: z.record(z.string(), z.number()).openapi({ description: "The numbers the message cites" }),
   })
   .openapi("Finding");
+
+/** How the API documents an analysis's history (lib/analysis/history.ts). */
+export const HistorySchema = z
+  .object({
+    priorDrives: z.int().openapi({ description: "The device's real drives before this one in the baseline (at most 20)" }),
+    dataSource: z.string().nullable(),
+    inBaseline: z.boolean().openapi({ description: "false for a drive whose data is not real: analysed, but never part of a baseline" }),
+    note: z.string().optional(),
+    baselines: z.array(
+      z.object({
+        parameter: z.string(),
+        metric: z.string().openapi({ example: "mean" }),
+        unit: z.string(),
+        drives: z.int(),
+        mean: z.number(),
+        std: z.number(),
+        thisDrive: z.number().nullable(),
+        z: z.number().nullable(),
+      }),
+    ),
+    anomalies: z.array(z.object({ parameter: z.string(), metric: z.string(), thisDrive: z.number(), mean: z.number(), std: z.number(), z: z.number() })),
+    trends: z.array(
+      z.object({
+        parameter: z.string(),
+        metric: z.string(),
+        drives: z.int(),
+        slopePerDrive: z.number(),
+        change: z.number().openapi({ description: "The fitted change over the drives, in the metric's unit" }),
+        r2: z.number(),
+        direction: z.enum(["rising", "falling", "steady"]),
+      }),
+    ),
+  })
+  .openapi("AnalysisHistory");
+
+/** How the API documents a trouble code of the drive (lib/analysis/dtcs.ts). */
+export const DtcSchema = z
+  .object({
+    code: z.string().openapi({ example: "P0171" }),
+    status: z.string().openapi({ description: "stored or pending, as the Pi last reported it" }),
+    description: z.string().nullable(),
+    firstSeen: z.string(),
+    lastSeen: z.string(),
+    recurring: z.boolean().openapi({ description: "The code was seen before this drive" }),
+    freezeFrame: z.record(z.string(), z.union([z.number(), z.string()])).optional().openapi({ description: "The PIDs the ECU froze when the code set" }),
+  })
+  .openapi("DriveDtc");
 
 type Deps = { db: Db; config: Config; logger: Logger; clock: Clock };
 
@@ -111,16 +192,32 @@ export async function runAnalysis(
   const began = performance.now();
   const timeoutMs = config.ANALYSIS_TIMEOUT_SECONDS * 1000;
   const model = opts.model === false ? NO_MODEL : config.OLLAMA_MODEL;
-  const stats = selectParameters(await readDriveStats(db.pool, { deviceId: req.deviceId, start: req.start, end: req.end, profileId: req.profileId }, config.ANALYSIS_MAX_READINGS), req.parameters);
+  // A drive's own statistics were stored with its summary; a window, or a filtered request, reads its readings.
+  const filtered = req.parameters !== undefined || Boolean(req.profileId);
+  const stored = req.drive?.stats && !filtered ? req.drive.stats : null;
+  const read = stored ?? (await readDriveStats(db.pool, { deviceId: req.deviceId, start: req.start, end: req.end, profileId: req.profileId }, config.ANALYSIS_MAX_READINGS));
+  const stats = selectParameters(read, req.parameters);
   if (!stats) return { status: "empty" };
 
   const analysisId = await startRow(db, req, model, opts.trigger ?? "api", clock.now(), opts.analysisId);
-  const found = ruleFindings(stats).filter((f) => !req.parameters || req.parameters.includes(f.parameter));
+  const drive = req.drive ?? (await driveAt(db.pool, req.deviceId, req.start, req.end));
+  const { history, findings: historyFindings } = await readHistory(db.pool, {
+    deviceId: req.deviceId,
+    start: drive?.start ?? req.start,
+    driveRef: drive?.ref ?? null,
+    dataSource: drive?.dataSource ?? null,
+    stats,
+  });
+  const dtcs = await readDtcs(db.pool, { deviceId: req.deviceId, start: req.start, end: req.end, driveId: drive && drive.driveId > 0n ? drive.driveId : null });
+  const forParameters = (list: Finding[]) => list.filter((f) => !req.parameters || req.parameters.includes(f.parameter));
+  // Trouble codes belong to the drive, not to a parameter: a parameter filter keeps them.
+  const found = bySeverity([...forParameters([...ruleFindings(stats), ...historyFindings]), ...dtcFindings(dtcs)]);
+  const kept = { findings: found, facts: stats.facts, history, dtcs };
   const log = logger.child({ deviceId: req.deviceId, analysisId: Number(analysisId), model });
   try {
     const messages = [
       { role: "system", content: SYSTEM_PROMPT },
-      { role: "user", content: userPrompt(req, stats, found) },
+      { role: "user", content: userPrompt(req, stats, found, history, dtcs) },
     ];
     // Without the model (ANALYSIS_ENABLED=false), an empty reply: the findings alone are stored.
     let content = "[]";
@@ -146,9 +243,9 @@ export async function runAnalysis(
       parsed = { recommendations: [], dropped: 1 };
     }
     const processingTimeMs = Math.round(performance.now() - began);
-    await complete(db, req, analysisId, clock.now(), processingTimeMs, { findings: found, ...parsed, facts: stats.facts });
+    await complete(db, req, analysisId, clock.now(), processingTimeMs, { ...kept, ...parsed });
     log.info({ ms: processingTimeMs, recommendations: parsed.recommendations.length, dropped: parsed.dropped, findings: found.length }, "analysis completed");
-    return { status: "completed", analysisId, findings: found, model, processingTimeMs, ...parsed };
+    return { status: "completed", analysisId, findings: found, history, dtcs, model, processingTimeMs, ...parsed };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const auto = opts.trigger === "auto";
@@ -164,7 +261,7 @@ export async function runAnalysis(
       await db.pool.query("DELETE FROM analysis_history WHERE analysis_id = ?", [analysisId]).catch((e) => log.error({ err: e }, "could not remove the analysis"));
       throw new AnalysisFailed(err.kind, err.message, null, err.findings);
     }
-    await markFailed(db, analysisId, clock.now(), message, { findings: found, facts: stats.facts }).catch((e) =>
+    await markFailed(db, analysisId, clock.now(), message, kept).catch((e) =>
       log.error({ err: e }, "could not mark the analysis failed"),
     );
     throw err;
@@ -194,8 +291,14 @@ function ollamaFailure(err: unknown, signal: AbortSignal | undefined, config: Co
   return new AnalysisFailed("ollama_error", `Ollama error: ${text}`, analysisId, found, text);
 }
 
-/** Writes the running analysis_history row (or resets a retry's), returning its id. */
+/** Writes the running analysis_history row (or resets a retry's), returning its id; it becomes the analysed drive's latest. */
 async function startRow(db: Db, req: AnalysisRequest, model: string, trigger: "api" | "auto", now: Date, reuse?: bigint): Promise<bigint> {
+  const id = await historyRow(db, req, model, trigger, now, reuse);
+  if (req.drive) await db.pool.query("UPDATE drives SET analysis_id = ? WHERE id = ?", [id, req.drive.ref]);
+  return id;
+}
+
+async function historyRow(db: Db, req: AnalysisRequest, model: string, trigger: "api" | "auto", now: Date, reuse?: bigint): Promise<bigint> {
   if (reuse !== undefined) {
     const res = await db.pool.query(
       `UPDATE analysis_history SET status = 'running', model = ?, triggered_by = ?, processing_time_ms = NULL, result = NULL,
@@ -223,7 +326,7 @@ async function complete(
   analysisId: bigint,
   now: Date,
   processingTimeMs: number,
-  result: { findings: Finding[]; recommendations: Recommendation[]; dropped: number; facts: DriveStats["facts"] },
+  result: Kept & { recommendations: Recommendation[]; dropped: number },
 ): Promise<void> {
   const at = sqlTimestamp(now);
   const batchId = String(analysisId);
@@ -270,7 +373,10 @@ async function complete(
   }
 }
 
-async function markFailed(db: Db, analysisId: bigint, now: Date, message: string, result: { findings: Finding[]; facts: DriveStats["facts"] }) {
+/** What an analysis stores besides the model's answer, whether it completes or fails. */
+type Kept = { findings: Finding[]; facts: DriveStats["facts"]; history: History; dtcs: DriveDtc[] };
+
+async function markFailed(db: Db, analysisId: bigint, now: Date, message: string, result: Kept) {
   await db.pool.query("UPDATE analysis_history SET status = 'failed', error_message = ?, completed_at = ?, result = ? WHERE analysis_id = ?", [
     message,
     sqlTimestamp(now),
@@ -320,7 +426,7 @@ export function parseRecommendations(content: string): { recommendations: Recomm
 }
 
 /** Four significant digits: enough for advice, short enough for a small model's context. */
-const num = (x: number) => String(Number(x.toPrecision(4)));
+const num = (x: number) => String(Math.abs(x) < 1e-9 ? 0 : Number(x.toPrecision(4)));
 
 function factLines(f: DriveStats["facts"]): string {
   const trim = (x: number | null) => (x === null ? "n/a" : `${x > 0 ? "+" : ""}${num(x)} %`);
@@ -334,9 +440,20 @@ function factLines(f: DriveStats["facts"]): string {
   ].join("\n");
 }
 
+/**
+ * What the prompt holds at most, so it stays well inside a small model's
+ * context (gemma2:2b reads 8,192 tokens): with every cap reached the user
+ * prompt is about 6,700 characters and the system prompt 1,700, some 2,500
+ * tokens in all (tests/analyze.test.ts builds that worst case). The stored
+ * result keeps everything.
+ */
+export const PROMPT_CAPS = { parameters: 40, findings: 12, baselines: 8, dtcs: 8, freezeFramePids: 10 } as const;
+
 function statisticsTable(stats: DriveStats): string {
   const head = "parameter | unit | n | min | mean | max | std | p5 | p95 | time above";
-  const rows = stats.parameters.map((p) =>
+  // The most-read parameters when a Pi logs more than fit.
+  const shown = stats.parameters.length > PROMPT_CAPS.parameters ? [...stats.parameters].sort((a, b) => b.count - a.count).slice(0, PROMPT_CAPS.parameters) : stats.parameters;
+  const rows = shown.map((p) =>
     [
       p.parameter,
       p.unit ?? "",
@@ -348,7 +465,36 @@ function statisticsTable(stats: DriveStats): string {
   return [head, ...rows].join("\n");
 }
 
-function userPrompt(req: AnalysisRequest, stats: DriveStats, found: Finding[]): string {
+const signedNum = (x: number) => `${x > 0 ? "+" : ""}${num(x)}`;
+
+function historyLines(h: History): string {
+  const lines = [
+    h.inBaseline ? `This drive's data is real (data_source ${h.dataSource ?? "not tagged"}).` : `NOT REAL DATA: ${h.note}`,
+    h.priorDrives ? `Baseline: the device's last ${h.priorDrives} real drives before this one.` : "No earlier real drives of this device: no baseline yet.",
+  ];
+  const baselines = [...h.baselines].sort((a, b) => Math.abs(b.z ?? 0) - Math.abs(a.z ?? 0)).slice(0, PROMPT_CAPS.baselines);
+  for (const b of baselines) {
+    const drive = b.thisDrive === null ? "n/a" : `${num(b.thisDrive)} ${b.unit}`;
+    const z = b.z === null ? "" : `, z ${signedNum(b.z)}`;
+    lines.push(`- ${b.parameter} ${b.metric}: this drive ${drive}, baseline ${num(b.mean)} ± ${num(b.std)} ${b.unit} over ${b.drives} drives${z}`);
+  }
+  for (const t of h.trends) lines.push(`- trend of ${t.parameter} ${t.metric} over ${t.drives} drives: ${t.direction}, ${signedNum(t.slopePerDrive)} per drive (r² ${num(t.r2)})`);
+  return lines.join("\n");
+}
+
+function dtcLines(dtcs: DriveDtc[]): string {
+  if (dtcs.length === 0) return "none stored or pending during this drive";
+  const shown = dtcs.slice(0, PROMPT_CAPS.dtcs).map((d) => {
+    const frame = d.freezeFrame ? framePids(d.freezeFrame, PROMPT_CAPS.freezeFramePids).map(([k, v]) => `${k} ${num(v)}`).join(", ") : "none";
+    return `- ${d.code} ${d.description ?? "(no description known)"}: ${d.status}, ${d.recurring ? "recurring" : "new this drive"}; freeze frame: ${frame}`;
+  });
+  if (dtcs.length > shown.length) shown.push(`- and ${dtcs.length - shown.length} more`);
+  return shown.join("\n");
+}
+
+function userPrompt(req: AnalysisRequest, stats: DriveStats, found: Finding[], history: History, dtcs: DriveDtc[]): string {
+  const findings = found.slice(0, PROMPT_CAPS.findings).map((f) => `- [${f.severity}] ${f.message}`);
+  if (found.length > findings.length) findings.push(`- and ${found.length - findings.length} more`);
   return fill(USER_PROMPT, {
     deviceId: req.deviceId,
     profile: req.profileId ? ` (profile ${req.profileId})` : "",
@@ -357,7 +503,9 @@ function userPrompt(req: AnalysisRequest, stats: DriveStats, found: Finding[]): 
     rows: String(stats.rows),
     facts: factLines(stats.facts),
     statistics: statisticsTable(stats),
-    findings: found.length ? found.map((f) => `- [${f.severity}] ${f.message}`).join("\n") : "none: every rule-based check passed",
+    findings: findings.length ? findings.join("\n") : "none: every rule-based check passed",
+    history: historyLines(history),
+    dtcs: dtcLines(dtcs),
     focusAreas: req.focusAreas?.length ? req.focusAreas.join("; ") : "none given; cover what the data shows",
   });
 }

@@ -40,10 +40,17 @@ type DriveFacts = {
   /** RPM readings while standing with a warm engine (cold idle is high on purpose); null when there are none. */
   idleRpm?: { count: number; mean: number; std: number; min: number; max: number } | null;
   /** CONTROL_MODULE_VOLTAGE while the engine runs, and seconds outside LIMITS' low/high voltage; null when never running. */
-  runningVoltage?: { min: number; max: number; secondsBelow: number; secondsAbove: number } | null;
+  runningVoltage?: { min: number; max: number; mean: number; secondsBelow: number; secondsAbove: number } | null;
 };
 
-export type DriveStats = { window: DriveWindow; rows: number; parameters: ParameterStats[]; facts: DriveFacts };
+export type DriveStats = {
+  window: DriveWindow;
+  rows: number;
+  /** The first and the last reading, in seconds from window.start (readDriveStats' origin). */
+  span: { first: number; last: number };
+  parameters: ParameterStats[];
+  facts: DriveFacts;
+};
 
 /** One parameter's readings in time order; t in seconds from any fixed origin (readDriveStats: window.start). */
 export type Series = { unit: string | null; t: Float64Array; v: Float64Array; n: number };
@@ -174,6 +181,7 @@ export function computeDriveStats(window: DriveWindow, series: Map<string, Serie
   return {
     window,
     rows,
+    span: { first: rows ? first : 0, last: rows ? last : 0 },
     parameters,
     facts: {
       durationSeconds: rows ? last - first : 0,
@@ -277,10 +285,14 @@ function runningVoltage(volts: Series, rpm: Series): DriveFacts["runningVoltage"
   const rpmAt = align(volts, rpm);
   let min = Infinity;
   let maxV = -Infinity;
+  let sum = 0;
+  let count = 0;
   for (let i = 0; i < volts.n; i++) {
     if (rpmAt[i]! > RUNNING_RPM) {
       min = Math.min(min, volts.v[i]!);
       maxV = Math.max(maxV, volts.v[i]!);
+      sum += volts.v[i]!;
+      count++;
     }
   }
   if (min === Infinity) return null;
@@ -288,6 +300,7 @@ function runningVoltage(volts: Series, rpm: Series): DriveFacts["runningVoltage"
   return {
     min,
     max: maxV,
+    mean: sum / count,
     secondsBelow: secondsWhere(volts, (v, i) => running(v, i) && v < LIMITS.lowVolts),
     secondsAbove: secondsWhere(volts, (v, i) => running(v, i) && v > LIMITS.highVolts),
   };

@@ -7,7 +7,19 @@ import type { DriveStats } from "./drive-stats.ts";
 import { LIMITS } from "./limits.ts";
 
 export type Finding = {
-  code: "coolant_overtemp" | "fuel_trim_lean" | "fuel_trim_rich" | "slow_warmup" | "high_intake_temp" | "idle_rpm_unstable" | "low_voltage" | "high_voltage";
+  /** The rules below; baseline_anomaly and trend come from the drive's history (history.ts), dtc from its trouble codes (dtcs.ts). */
+  code:
+    | "coolant_overtemp"
+    | "fuel_trim_lean"
+    | "fuel_trim_rich"
+    | "slow_warmup"
+    | "high_intake_temp"
+    | "idle_rpm_unstable"
+    | "low_voltage"
+    | "high_voltage"
+    | "baseline_anomaly"
+    | "trend"
+    | "dtc";
   severity: "info" | "warning" | "critical";
   parameter: string;
   /** Human text citing the actual numbers, e.g. "Coolant peaked at 104 °C and stayed above 100 °C for 90 s". */
@@ -148,10 +160,12 @@ const RULES: ((s: DriveStats) => Finding | null)[] = [
   },
 ];
 
+const RANK = { critical: 0, warning: 1, info: 2 };
+
+/** Most severe first; sort is stable, so equally severe findings keep their order. */
+export const bySeverity = (list: Finding[]) => list.sort((a, b) => RANK[a.severity] - RANK[b.severity]);
+
 /** The findings for one drive, most severe first. */
 export function findings(stats: DriveStats): Finding[] {
-  const rank = { critical: 0, warning: 1, info: 2 };
-  return RULES.map((rule) => rule(stats))
-    .filter((f): f is Finding => f !== null)
-    .sort((a, b) => rank[a.severity] - rank[b.severity]);
+  return bySeverity(RULES.map((rule) => rule(stats)).filter((f): f is Finding => f !== null));
 }

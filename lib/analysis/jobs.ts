@@ -1,70 +1,80 @@
 /**
- * The durable auto-analysis queue (table analysis_jobs). /sync enqueues a
- * drive inside the batch's own transaction, so a job exists exactly when the
- * batch that completed the drive committed. Workers (lib/analysis/worker.ts)
- * claim due jobs with SELECT ... FOR UPDATE SKIP LOCKED, so several server
- * processes can share one database without running a job twice.
+ * The durable auto-analysis queue (table analysis_jobs). A drive's job is
+ * queued by the worker once the drive is closed and summarised
+ * (lib/drives/summary.ts), in the same transaction that clears the drive's
+ * analysis_due, so a drive whose summary is new or changed always gets its
+ * job, once. Workers (lib/analysis/worker.ts) claim due jobs with SELECT ...
+ * FOR UPDATE SKIP LOCKED, so several server processes can share one database
+ * without running a job twice.
  */
 import type { Pool, PoolConnection } from "mariadb";
-import { fromSqlDatetime, sqlTimestamp, toSqlDatetime } from "../time.ts";
+import { fromSqlDatetime, sqlTimestamp } from "../time.ts";
 
 /** A DATETIME(6) column as text, for fromSqlDatetime. */
 const asText = (column: string) => `DATE_FORMAT(${column}, '%Y-%m-%d %H:%i:%s.%f')`;
 
-export type DriveWindowSql = { start: string; end: string };
+async function inTransaction<T>(pool: Pool, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  const conn = await pool.getConnection();
+  try {
+    await conn.beginTransaction();
+    const out = await work(conn);
+    await conn.commit();
+    return out;
+  } catch (err) {
+    await conn.rollback().catch(() => {});
+    throw err;
+  } finally {
+    conn.release();
+  }
+}
 
 /**
- * The drives a batch completed: each of its drive_end events, paired with
- * the latest drive_start before it on the server (from this batch or an
- * earlier one), as long as no other drive_end lies between them. A drive_end
- * whose start never arrived completes nothing.
+ * Queues the analysis of drive `driveRef` (drives.id), whose analysis_due is
+ * set: a new job, or the pending one given the drive's current window. A job
+ * that already ran (completed or failed) is queued again only if late rows
+ * have not done so before: once per drive, so a Pi that keeps sending rows
+ * for an old drive cannot keep the model busy. A running job is left alone
+ * and the drive tried again next round. Returns whether the drive is done with.
  */
-export async function completedDrives(conn: PoolConnection, deviceId: string, connectionLog: unknown[]): Promise<DriveWindowSql[]> {
-  const ends = new Set<string>();
-  for (const row of connectionLog as { event_type?: unknown; timestamp?: unknown }[]) {
-    if (row?.event_type !== "drive_end" || typeof row.timestamp !== "string") continue;
-    const at = toSqlDatetime(row.timestamp);
-    if (at) ends.add(at);
-  }
-  if (ends.size === 0) return [];
-  // The fixed-width format sorts as text.
-  const sorted = [...ends].sort();
-  const first = sorted[0]!;
-  const last = sorted.at(-1)!;
-  // Every drive event from the start that precedes the first end up to the last end, in time order
-  // (at equal times an end sorts before a start, closing the drive before it).
-  const events: { event_type: string; at: string }[] = await conn.query(
-    `SELECT event_type, ${asText("timestamp")} AS at FROM connection_log
-     WHERE source_device = ? AND event_type IN ('drive_start', 'drive_end') AND timestamp <= ?
-       AND timestamp >= COALESCE((SELECT MAX(timestamp) FROM connection_log
-                                  WHERE source_device = ? AND event_type = 'drive_start' AND timestamp <= ?), ?)
-     ORDER BY timestamp, event_type`,
-    [deviceId, last, deviceId, first, first],
-  );
-  const drives: DriveWindowSql[] = [];
-  let start: string | undefined;
-  for (const e of events) {
-    if (e.event_type === "drive_start") {
-      start = e.at;
-      continue;
-    }
-    if (start && ends.has(e.at)) drives.push({ start, end: e.at });
-    start = undefined;
-  }
-  return drives;
-}
-
-/** Queues the drive unless it already is (a replayed batch). Runs in the sync's transaction. */
-export async function enqueueDrive(conn: PoolConnection, deviceId: string, batchId: string, drive: DriveWindowSql, now: Date): Promise<void> {
+export async function queueDriveAnalysis(pool: Pool, driveRef: bigint, now: Date): Promise<boolean> {
   const at = sqlTimestamp(now);
-  await conn.query(
-    `INSERT IGNORE INTO analysis_jobs (device_id, drive_start, drive_end, batch_id, state, run_after, created_at, updated_at)
-     VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)`,
-    [deviceId, drive.start, drive.end, batchId, at, at, at],
-  );
+  return inTransaction(pool, async (conn) => {
+    const [drive] = await conn.query(
+      { sql: "SELECT source_device, drive_start, drive_end, last_batch_id, requeued, analysis_due FROM drives WHERE id = ? FOR UPDATE", dateStrings: true },
+      [driveRef],
+    );
+    if (!drive?.analysis_due) return true;
+    const window = [drive.drive_start, drive.drive_end ?? drive.drive_start];
+    // A job queued before drives were recorded is adopted by its (device, start).
+    const [job] =
+      (await conn.query("SELECT job_id, state FROM analysis_jobs WHERE drive_ref = ? FOR UPDATE", [driveRef])) as { job_id: bigint; state: string }[];
+    const [old] = job ? [] : await conn.query("SELECT job_id, state FROM analysis_jobs WHERE device_id = ? AND drive_start = ? AND drive_ref IS NULL FOR UPDATE", [drive.source_device, window[0]]);
+    const found = job ?? old;
+    if (found?.state === "running") return false;
+    let requeued = Boolean(drive.requeued);
+    if (!found) {
+      await conn.query(
+        `INSERT INTO analysis_jobs (drive_ref, device_id, drive_start, drive_end, batch_id, state, run_after, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
+        [driveRef, drive.source_device, ...window, drive.last_batch_id, at, at, at],
+      );
+    } else if (found.state === "pending") {
+      await conn.query("UPDATE analysis_jobs SET drive_ref = ?, drive_start = ?, drive_end = ?, updated_at = ? WHERE job_id = ?", [driveRef, ...window, at, found.job_id]);
+    } else if (!requeued) {
+      // A fresh analysis (a new analysis_history row), with every attempt of its own.
+      await conn.query(
+        `UPDATE analysis_jobs SET drive_ref = ?, drive_start = ?, drive_end = ?, batch_id = ?, state = 'pending', attempts = 0, run_after = ?,
+           lease_until = NULL, last_error = NULL, analysis_id = NULL, updated_at = ? WHERE job_id = ?`,
+        [driveRef, ...window, drive.last_batch_id, at, at, found.job_id],
+      );
+      requeued = true;
+    }
+    await conn.query("UPDATE drives SET analysis_due = 0, requeued = ? WHERE id = ?", [requeued, driveRef]);
+    return true;
+  });
 }
 
-export type Job = { jobId: bigint; deviceId: string; start: Date; end: Date; attempts: number; analysisId: bigint | null };
+export type Job = { jobId: bigint; deviceId: string; start: Date; end: Date; attempts: number; analysisId: bigint | null; driveRef: bigint | null };
 
 /**
  * Claims one due job: a pending one whose backoff has passed, or a running
@@ -80,7 +90,7 @@ export async function claimJob(pool: Pool, now: Date, leaseMs: number): Promise<
     const at = sqlTimestamp(now);
     // One condition per query, so each walks the (state, run_after) index in order and locks only the row it
     // returns; an OR would sort all candidates first and lock them all, starving concurrent claimers.
-    const columns = `job_id, device_id, ${asText("drive_start")} AS drive_start, ${asText("drive_end")} AS drive_end, attempts, analysis_id`;
+    const columns = `job_id, device_id, ${asText("drive_start")} AS drive_start, ${asText("drive_end")} AS drive_end, attempts, analysis_id, drive_ref`;
     let [row] = await conn.query(
       `SELECT ${columns} FROM analysis_jobs WHERE state = 'pending' AND run_after <= ? ORDER BY run_after LIMIT 1 FOR UPDATE SKIP LOCKED`,
       [at],
@@ -105,6 +115,7 @@ export async function claimJob(pool: Pool, now: Date, leaseMs: number): Promise<
       end: fromSqlDatetime(row.drive_end),
       attempts: row.attempts,
       analysisId: row.analysis_id === null ? null : BigInt(row.analysis_id),
+      driveRef: row.drive_ref === null ? null : BigInt(row.drive_ref),
     };
   } catch (err) {
     await conn.rollback().catch(() => {});

@@ -12,12 +12,18 @@
  *
  * With ANALYSIS_ENABLED=false a job gets the drive's statistics and
  * rule-based findings only, and Ollama is never called.
+ *
+ * Each round also tends the drives (lib/drives/summary.ts): closes idle
+ * ones, summarises settled ones and queues their analyses, so a sync only
+ * records rows and wakes the worker.
  */
 import { claimJob, finishJob, type Job, type JobOutcome } from "./jobs.ts";
 import { AnalysisFailed, runAnalysis } from "./analyze.ts";
 import type { Config } from "../config.ts";
 import { WindowTooLarge } from "./drive-stats.ts";
 import type { Db } from "../db/pools.ts";
+import { driveByRef } from "../drives/list.ts";
+import { tendDrives } from "../drives/summary.ts";
 import type { Logger } from "../http/logger.ts";
 import { systemClock, type Clock } from "../time.ts";
 
@@ -69,9 +75,12 @@ export function startAnalysisWorker(deps: WorkerDeps): AnalysisWorker {
 
   async function outcomeOf(job: Job, signal: AbortSignal): Promise<JobOutcome> {
     try {
+      // A job of a drive analyses the drive as it is now (late rows may have moved its end), with its stored statistics.
+      const drive = job.driveRef === null ? undefined : await driveByRef(db.pool, job.driveRef);
+      const window = drive ? { start: drive.start, end: drive.end } : { start: job.start, end: job.end };
       const result = await runAnalysis(
         { db, config, logger, clock },
-        { deviceId: job.deviceId, start: job.start, end: job.end },
+        { deviceId: job.deviceId, ...window, drive },
         { analysisId: job.analysisId ?? undefined, trigger: "auto", signal, model: config.ANALYSIS_ENABLED },
       );
       if (result.status === "empty") {
@@ -114,6 +123,12 @@ export function startAnalysisWorker(deps: WorkerDeps): AnalysisWorker {
 
   async function loop() {
     while (!stopping) {
+      let tended = false;
+      try {
+        tended = await tendDrives({ pool: db.pool, config, logger }, clock.now());
+      } catch (err) {
+        logger.error({ err }, "could not close, summarise or queue drives");
+      }
       let job: Job | undefined;
       try {
         job = await claimJob(db.pool, clock.now(), leaseMs);
@@ -121,7 +136,7 @@ export function startAnalysisWorker(deps: WorkerDeps): AnalysisWorker {
         logger.error({ err }, "could not claim an analysis job");
       }
       if (!job) {
-        await sleep(config.ANALYSIS_POLL_SECONDS * 1000);
+        if (!tended && !stopping) await sleep(config.ANALYSIS_POLL_SECONDS * 1000);
         continue;
       }
       running = new AbortController();

@@ -29,7 +29,7 @@
  * yet return nothing, so a first insert costs what the count did.
  */
 import type { PoolConnection, Pool } from "mariadb";
-import { completedDrives, enqueueDrive } from "../analysis/jobs.ts";
+import { DriveTouches, recordDrives } from "../drives/track.ts";
 import { ApiError } from "../http/errors.ts";
 import type { Turn } from "./device-queue.ts";
 import { SLICE_ROWS, type Rows } from "./lazy-rows.ts";
@@ -242,6 +242,7 @@ async function upsertTable(
   syncedAt: string,
   problems: Problems,
   conflicts: { list: Conflict[]; total: number },
+  drives: DriveTouches,
 ): Promise<TableReceipt> {
   const seen = new Map<unknown, number>();
   const unknown = new Set<string>();
@@ -254,6 +255,7 @@ async function upsertTable(
       const { conn } = await tx.open();
       if (writes.length >= IN_FLIGHT) await writes[writes.length - IN_FLIGHT];
       valid += slice.length;
+      drives.see(t.name, slice);
       counts.push(tx.started(existingKeys(conn, t, batch.deviceId, slice, conflicts)));
       writes.push(tx.started(conn.batch(UPSERT[t.name], parameterRows(t, slice, [batch.deviceId, syncedAt, batch.batchId]))));
     } else {
@@ -434,8 +436,10 @@ export type BatchReceipt = {
   tables: Record<string, TableReceipt>;
   /** The batch's connection_log rows include a drive_end event. */
   driveDataReceived: boolean;
-  /** The batch completed at least one drive (a drive_end whose drive_start is on the server); each is queued for analysis. */
-  analysisQueued: boolean;
+  /** The batch brought rows of at least one drive (lib/drives/track.ts): the worker has drives to look at. */
+  drivesTouched: boolean;
+  /** Drives the batch closed, by their drive_end or the next drive's start; the worker summarises each and queues its analysis. */
+  drivesClosed: number;
 };
 
 /** The connection_log rows that end a drive, read a slice at a time. */
@@ -452,9 +456,10 @@ const anyTime: Turn = async () => () => {};
 
 /**
  * Validates and writes the batch atomically; returns exact per-table counts,
- * or throws RowsInvalid or DifferentDatabase. Each drive the batch completed is queued for analysis
- * in the same transaction, so a job exists exactly when its rows do. `turn`
- * is the device's place in line, waited for before the transaction opens.
+ * or throws RowsInvalid or DifferentDatabase. The drives the rows belong
+ * to are recorded (and closed) in the same transaction, so a drive exists
+ * exactly when its rows do. `turn` is the device's place in line, waited for
+ * before the transaction opens.
  */
 export function writeBatch(pool: Pool, batch: SyncBatch, startedAt: Date, clock: Clock, turn: Turn = anyTime): Promise<BatchReceipt> {
   const syncedAt = sqlTimestamp(startedAt);
@@ -466,18 +471,17 @@ export function writeBatch(pool: Pool, batch: SyncBatch, startedAt: Date, clock:
       const receipts: Record<string, TableReceipt> = Object.create(null);
       const problems = new Problems();
       const conflicts = { list: [] as Conflict[], total: 0 };
-      for (const { table, rows } of batch.tables) receipts[table.name] = await upsertTable(tx, table, batch, rows, syncedAt, problems, conflicts);
+      const drives = new DriveTouches();
+      for (const { table, rows } of batch.tables) receipts[table.name] = await upsertTable(tx, table, batch, rows, syncedAt, problems, conflicts, drives);
       for (const table of batch.unmapped ?? []) receipts[table.name] = await upsertUnmapped(tx, table, batch, syncedAt, problems);
       if (problems.count) throw new RowsInvalid(problems);
       if (conflicts.total) throw new DifferentDatabase(conflicts.list, conflicts.total);
       // A batch without rows opens its transaction here, to record itself.
       const { conn, history } = await tx.open();
       const connectionLog = batch.tables.find((t) => t.table.name === "connection_log")?.rows ?? [];
-      const ends = driveEnds(connectionLog);
-      const drives = await completedDrives(conn, batch.deviceId, ends);
-      for (const drive of drives) await enqueueDrive(conn, batch.deviceId, batch.batchId, drive, startedAt);
+      const found = await recordDrives(conn, batch.deviceId, batch.batchId, drives, syncedAt);
       await saveHistory(conn, batch.batchId, history, receipts, sqlTimestamp(clock.now()));
-      return { tables: receipts, driveDataReceived: ends.length > 0, analysisQueued: drives.length > 0 };
+      return { tables: receipts, driveDataReceived: driveEnds(connectionLog).length > 0, drivesTouched: found.touched, drivesClosed: found.closed };
     },
     turn,
   );

@@ -20,6 +20,8 @@ Writes deterministic EclipseTuner drives into a new SQLite file.
                   battery_health_log and the Pi-only drive_counter, pi_state and
                   startup_log; the last drive never logs its drive_end
   --data-source S physics_sim (default) or real: the rows' data_source
+  --drive-sources S,S,...  data_source per drive instead (one per drive)
+  --ltft-shift N:PCT       drive N's long-term fuel trim starts PCT % off the run's
   --rows N        instead of --drives: exactly N realtime_data rows, fast
   --append        add drives to an existing file
   --follow        append readings live until SIGTERM/SIGINT (with --rate)
@@ -33,6 +35,14 @@ function numberArg(values: Record<string, unknown>, name: string): number | unde
   const n = Number(text);
   if (typeof text !== "string" || text.trim() === "" || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number (got "${text}")`);
   return n;
+}
+
+/** `--ltft-shift 3:8` → drive 3, +8 %. */
+function ltftShiftArg(text: string | undefined): { drive: number; percent: number } | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d+):(-?\d+(?:\.\d+)?)$/.exec(text.trim());
+  if (!m) throw new UsageError(`--ltft-shift must be DRIVE:PERCENT, e.g. 3:8 (got "${text}")`);
+  return { drive: Number(m[1]), percent: Number(m[2]) };
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -49,6 +59,8 @@ async function main(argv: string[]): Promise<void> {
         legacy: { type: "boolean" },
         current: { type: "boolean" },
         "data-source": { type: "string" },
+        "drive-sources": { type: "string" },
+        "ltft-shift": { type: "string" },
         rows: { type: "string" },
         append: { type: "boolean" },
         follow: { type: "boolean" },
@@ -72,7 +84,7 @@ async function main(argv: string[]): Promise<void> {
   if (values.follow) {
     const rate = numberArg(values, "rate");
     if (rate === undefined) throw new UsageError("--follow needs --rate (rows per second)", `npm run simulate -- --out ${out} --follow --rate 200`);
-    for (const other of ["drives", "minutes", "start", "legacy", "current", "data-source", "rows", "append"]) {
+    for (const other of ["drives", "minutes", "start", "legacy", "current", "data-source", "drive-sources", "ltft-shift", "rows", "append"]) {
       if (values[other] !== undefined) throw new UsageError(`--${other} does not apply to --follow`, `npm run simulate -- --out ${out} --follow --rate ${rate}`);
     }
     const stop = new AbortController();
@@ -96,6 +108,8 @@ async function main(argv: string[]): Promise<void> {
     legacy: values.legacy as boolean | undefined,
     current: values.current as boolean | undefined,
     dataSource: values["data-source"] as "physics_sim" | "real" | undefined,
+    dataSources: (values["drive-sources"] as string | undefined)?.split(",").map((x) => x.trim()) as ("physics_sim" | "real")[] | undefined,
+    ltftShift: ltftShiftArg(values["ltft-shift"] as string | undefined),
     realtimeRows: numberArg(values, "rows"),
     append: values.append as boolean | undefined,
   });

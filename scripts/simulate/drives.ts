@@ -42,6 +42,10 @@ export type SimulateOptions = {
   append?: boolean;
   /** A failing cooling system in one drive (1-based, of this run's drives): from atMinute, coolant climbs to peakC over half of `minutes` and holds there; then the fan brings it down. */
   overheat?: { drive: number; atMinute: number; minutes: number; peakC: number };
+  /** A lean fault in one drive (1-based): its long-term fuel trim starts `percent` away from the run's (a vacuum leak the ECU learns to correct). */
+  ltftShift?: { drive: number; percent: number };
+  /** data_source per drive of the run (as many as drives), e.g. a simulated drive among real ones; the run's other rows keep dataSource. */
+  dataSources?: DataSource[];
 };
 
 /** Rows written per table (tables the run did not touch count 0). */
@@ -129,9 +133,14 @@ export function simulate(opts: SimulateOptions): SimulateSummary {
     throw new UsageError(`start "${opts.start}" is not a datetime like ${DEFAULT_START}`, `--start "${DEFAULT_START}"`);
   }
   const overheat = opts.overheat && overheatTicks(opts.overheat, drives, bulk);
+  const ltftShift = opts.ltftShift && checkedShift(opts.ltftShift, drives, bulk);
   if (opts.legacy && opts.current) throw new UsageError("legacy and current are two different Pi schemas; pass one of them");
   const dataSource = opts.dataSource ?? DATA_SOURCE;
-  if (dataSource !== "physics_sim" && dataSource !== "real") throw new UsageError(`dataSource must be physics_sim or real (got ${JSON.stringify(opts.dataSource)})`);
+  const isSource = (x: unknown) => x === "physics_sim" || x === "real";
+  if (!isSource(dataSource)) throw new UsageError(`dataSource must be physics_sim or real (got ${JSON.stringify(opts.dataSource)})`);
+  if (opts.dataSources && (bulk || opts.dataSources.length !== drives || !opts.dataSources.every(isSource))) {
+    throw new UsageError(`dataSources must name physics_sim or real for each of the ${drives} drives (got ${JSON.stringify(opts.dataSources)})`);
+  }
   const existed = existsSync(opts.out);
   if (existed && !opts.append) throw new UsageError(`${opts.out} already exists`, `choose a new --out, or pass --append to add drives to it`);
 
@@ -158,7 +167,7 @@ export function simulate(opts: SimulateOptions): SimulateSummary {
     const current = schema === "current" ? new CurrentPi(w, seed, new Stamper(new Rng(seed, -4))) : undefined;
     const written = bulk
       ? writeBulk(w, { seed, minutes, rows: bulkRows, firstUs, firstDrive: resume.nextDrive, current })
-      : writeDrives(w, { seed, minutes, drives, firstUs, firstDrive: resume.nextDrive, fresh: !existed, overheat, current });
+      : writeDrives(w, { seed, minutes, drives, firstUs, firstDrive: resume.nextDrive, fresh: !existed, overheat, current, ltftShift, dataSources: opts.dataSources });
     // Building realtime_data's three indexes takes SQLite about as long as writing the rows, so bulk files skip them.
     if (!existed) db.exec(`${indexSql({ realtime: !bulk, schema })}\nPRAGMA journal_mode = WAL`);
     done = true;
@@ -181,13 +190,23 @@ function overheatTicks(o: NonNullable<SimulateOptions["overheat"]>, drives: numb
   return { drive: o.drive, from: Math.round(o.atMinute * 60), ticks: Math.max(1, Math.round(o.minutes * 60)), peakC: o.peakC };
 }
 
+function checkedShift(o: NonNullable<SimulateOptions["ltftShift"]>, drives: number, bulk: boolean): NonNullable<SimulateOptions["ltftShift"]> {
+  if (bulk) throw new UsageError("ltftShift applies to drives, not to realtimeRows");
+  if (!Number.isSafeInteger(o.drive) || o.drive < 1 || o.drive > drives) throw new UsageError(`ltftShift.drive must be a drive number from 1 to ${drives} (got ${o.drive})`);
+  if (!(Math.abs(o.percent) <= 50)) throw new UsageError(`ltftShift.percent must be a trim change in % from -50 to 50 (got ${o.percent})`);
+  return o;
+}
+
 /** Per-run weather and car state shared by the day's drives. */
 function runState(seed: number) {
   const r = new Rng(seed, 0);
   return { rng: r, ambient: r.between(6, 26), ltft: Math.round(r.between(-1, 4) / 0.78125) * 0.78125 };
 }
 
-function writeDrives(w: Writer, plan: DrivePlan & { drives: number; fresh: boolean; overheat?: Overheat & { drive: number } }): number {
+function writeDrives(
+  w: Writer,
+  plan: DrivePlan & { drives: number; fresh: boolean; overheat?: Overheat & { drive: number }; ltftShift?: SimulateOptions["ltftShift"]; dataSources?: DataSource[] },
+): number {
   const { rng: runRng, ambient, ltft } = runState(plan.seed);
   const stamp = new Stamper(new Rng(plan.seed, -1));
   const ticks = plan.minutes * 60;
@@ -216,6 +235,7 @@ function writeDrives(w: Writer, plan: DrivePlan & { drives: number; fresh: boole
   });
   // On today's Pi the last drive never logs its end: the Pi shut down mid-drive, as real Pis do.
   const unfinished = plan.current ? plan.drives - 1 : -1;
+  const runSource = w.dataSource;
 
   for (let n = 0; n < plan.drives; n++) {
     const driveId = plan.firstDrive + n;
@@ -223,7 +243,9 @@ function writeDrives(w: Writer, plan: DrivePlan & { drives: number; fresh: boole
     const performance = !w.legacy && r.chance(0.3);
     const profile = performance ? "performance" : "daily";
     const overheat = plan.overheat?.drive === n + 1 ? plan.overheat : undefined;
-    const poll = new Poll(r, stamp, { ticks, performance, ambient, coolant, ltft, overheat });
+    const shift = plan.ltftShift?.drive === n + 1 ? plan.ltftShift.percent : 0;
+    w.dataSource = plan.dataSources?.[n] ?? runSource;
+    const poll = new Poll(r, stamp, { ticks, performance, ambient, coolant, ltft: ltft + shift, overheat });
     const insertReadings = w.readings(profile, driveId);
     const startUs = driveUs;
     const endUs = startUs + (ticks + 2) * 1e6;

@@ -84,7 +84,8 @@ export class Writer {
     readonly db: SqliteDb,
     readonly legacy: boolean,
     tables: string[],
-    readonly dataSource: DataSource = DATA_SOURCE,
+    /** The rows' data_source; writeDrives may change it per drive. */
+    public dataSource: DataSource = DATA_SOURCE,
   ) {
     for (const t of tables) this.counts[t] = 0;
   }
