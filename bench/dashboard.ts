@@ -7,9 +7,8 @@
  * median of 5 runs in this process: the 4-hour drive's series (13
  * parameters, 1,500 points each) and its gzip size, a zoomed 10-minute
  * window, the CSV of the drive, and a month of one parameter (the streamed
- * two-pass path) with its RSS growth; then the drive's series again without
- * the (source_device, parameter_name, timestamp, value) index.
- * The last line is `series_drive_ms=<n> series_drive_gzip_kb=<n> series_zoom_ms=<n> csv_rows_per_s=<n> series_month_ms=<n> series_month_rss_mb=<n> series_drive_ms_without_index=<n>`.
+ * two-pass path) with its RSS growth.
+ * The last line is `series_drive_ms=<n> series_drive_gzip_kb=<n> series_zoom_ms=<n> csv_rows_per_s=<n> series_month_ms=<n> series_month_rss_mb=<n>`.
  */
 import { gzipSync } from "node:zlib";
 import * as mariadb from "mariadb";
@@ -56,7 +55,6 @@ async function drive(device: string, start: number, seconds: number) {
 }
 
 
-const INDEX = "realtime_data_source_device_parameter_name_timestamp_value_idx";
 try {
   await pool.query("DELETE FROM realtime_data WHERE source_device IN (?, ?)", [DEVICE, `${DEVICE}-other`]);
   const filling = performance.now();
@@ -86,16 +84,9 @@ try {
   const monthRss = watch.stop() - baseline;
   console.log(`drive: ${whole.parameters.length} parameters, ${(csvRows - 1).toLocaleString("en-US")} readings`);
 
-  await pool.query(`DROP INDEX \`${INDEX}\` ON realtime_data`);
-  let withoutMs: number;
-  try {
-    withoutMs = await median(() => readSeries(pool, whole));
-  } finally {
-    await pool.query(`CREATE INDEX \`${INDEX}\` ON realtime_data (source_device, parameter_name, timestamp, value)`);
-  }
   console.log(
     `series_drive_ms=${Math.round(driveMs)} series_drive_gzip_kb=${Math.round(gzipKb)} series_zoom_ms=${Math.round(zoomMs)} csv_rows_per_s=${Math.round((csvRows - 1) / (csvMs / 1000))} ` +
-      `series_month_ms=${Math.round(monthMs)} series_month_rss_mb=${monthRss.toFixed(1)} series_drive_ms_without_index=${Math.round(withoutMs)}`,
+      `series_month_ms=${Math.round(monthMs)} series_month_rss_mb=${monthRss.toFixed(1)}`,
   );
 } finally {
   await pool.end();

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { LTTB } from "downsample";
-import { readSeries, windowParameters } from "../lib/readings/series.ts";
+import { readSeries } from "../lib/readings/series.ts";
 import { API_KEY, issueKey, testApp, type TestApp } from "./helpers/app.ts";
 import { seedReadings, type Reading } from "./helpers/drive.ts";
 
@@ -110,11 +110,31 @@ describe("GET /api/v1/devices/{deviceId}/series", () => {
     expect((await res.json()).series.EDGE.v).toEqual([1]);
   });
 
-  test("the window's parameters should be those with readings in it, in name order", async () => {
+  test("without a list, the series should be those of the window's parameters, in name order; a list keeps its order", async () => {
     await seedReadings(t.db, "pi-a", [{ timestamp: sql(at(20_000)), parameter_name: "INTAKE_TEMP", value: 30 }]);
-    expect(await windowParameters(t.db.pool, "pi-a", at(0), at(9000))).toEqual(["RPM", "SPEED"]);
-    expect(await windowParameters(t.db.pool, "pi-a", at(0), at(30_000))).toEqual(["INTAKE_TEMP", "RPM", "SPEED"]);
-    expect(await windowParameters(t.db.pool, "nobody", at(0), at(30_000))).toEqual([]);
+    const names = async (from: Date, to: Date, deviceId = "pi-a") => Object.keys(await readSeries(t.db.pool, { deviceId, from, to, points: 100 }));
+    expect(await names(at(0), at(9000))).toEqual(["RPM", "SPEED"]);
+    expect(await names(at(0), at(30_000))).toEqual(["INTAKE_TEMP", "RPM", "SPEED"]);
+    expect(await names(at(0), at(30_000), "nobody")).toEqual([]);
+    const listed = await readSeries(t.db.pool, { deviceId: "pi-a", parameters: ["SPEED", "NOTHING", "RPM"], from: at(0), to: at(30_000), points: 100 });
+    expect(Object.keys(listed)).toEqual(["SPEED", "NOTHING", "RPM"]);
+    // The streamed path finds the window's parameters the same way.
+    expect(await readSeries(t.db.pool, { deviceId: "pi-a", from: at(0), to: at(30_000), points: 100 }, 50)).toEqual(
+      await readSeries(t.db.pool, { deviceId: "pi-a", from: at(0), to: at(30_000), points: 100 }),
+    );
+  });
+
+  test("a window of more than 32 parameters asked without a list should be a 422 naming parameters", async () => {
+    await seedReadings(
+      t.db,
+      "pi-many",
+      Array.from({ length: 33 }, (_, i) => ({ timestamp: sql(at(i)), parameter_name: `P${String(i).padStart(2, "0")}`, value: i })),
+    );
+    const res = await t.call(`/api/v1/devices/pi-many/series?from=${at(0).toISOString()}&to=${at(60).toISOString()}`);
+    expect(res.status).toBe(422);
+    expect((await res.json()).detail).toContain("parameters=");
+    const listed = await t.call(`/api/v1/devices/pi-many/series?parameters=P00,P32&from=${at(0).toISOString()}&to=${at(60).toISOString()}`);
+    expect(Object.keys((await listed.json()).series)).toEqual(["P00", "P32"]);
   });
 
   test("bad windows, parameter lists and point counts should be 422s naming the field", async () => {
@@ -166,9 +186,10 @@ function parseCsv(text: string): string[][] {
 
 describe("GET /api/v1/devices/{deviceId}/readings.csv", () => {
   async function dbRows(deviceId: string, from: Date, to: Date, parameters?: string[]) {
-    const rows: any[] = await t.db.query(
+    // In the order of the window index, as the CSV is.
+    const rows: any[] = await t.db.pool.execute(
       `SELECT DATE_FORMAT(timestamp, '%Y-%m-%dT%H:%i:%s.%fZ') AS ts, parameter_name, value, unit, profile_id, drive_id, data_source, source_id FROM realtime_data
-       WHERE source_device = ? AND timestamp BETWEEN ? AND ? ${parameters ? `AND parameter_name IN (${parameters.map(() => "?").join(",")})` : ""} ORDER BY timestamp, id`,
+       WHERE source_device = ? AND timestamp BETWEEN ? AND ? ${parameters ? `AND parameter_name IN (${parameters.map(() => "?").join(",")})` : ""} ORDER BY timestamp, parameter_name, value, id`,
       [deviceId, sql(from), end(to), ...(parameters ?? [])],
     );
     return rows.map((r) => [r.ts, r.parameter_name, String(r.value), r.unit ?? "", r.profile_id ?? "", r.drive_id === null ? "" : String(r.drive_id), r.data_source ?? "", String(r.source_id)]);

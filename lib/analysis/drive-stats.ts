@@ -103,7 +103,8 @@ export async function readDriveStats(pool: Pool, window: DriveWindow, maxReading
   if (window.profileId) params.push(window.profileId);
   // Offsets are computed by the server, so neither the connector's nor the process's time zone matters.
   const where = `WHERE source_device = ? AND timestamp BETWEEN ? AND ?${window.profileId ? " AND (profile_id = ? OR profile_id IS NULL)" : ""}`;
-  const sql = `SELECT parameter_name, TIMESTAMPDIFF(MICROSECOND, ?, timestamp), value, unit FROM realtime_data ${where} ORDER BY timestamp, id`;
+  // The window index's own order: a range read, never a sort (20261204000000_series_index).
+  const sql = `SELECT parameter_name, TIMESTAMPDIFF(MICROSECOND, ?, timestamp), value, unit FROM realtime_data ${where} ORDER BY timestamp, parameter_name, value, id`;
   const series = new Map<string, GrowingSeries>();
   let rows = 0;
   const conn = await pool.getConnection();

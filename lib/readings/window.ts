@@ -17,7 +17,7 @@ export const instant = (example: string) =>
     .openapi({ type: "string", example, description: "ISO 8601; T or a space, optional fraction, optional Z or ±hh:mm up to ±14:00 (none = UTC); years 1000-9999 in UTC" });
 
 /** Parameter names are the Pi's free text, bounded; a query lists at most this many. */
-const MAX_PARAMETERS = 32;
+export const MAX_PARAMETERS = 32;
 
 /** `parameters=RPM,SPEED`: a comma-separated list of parameter names, each listed once. */
 const ParametersQuery = z
