@@ -301,7 +301,7 @@ describe.skipIf(!run)("the dashboard in chromium", () => {
       const lines = csv.trimEnd().split("\r\n");
       const db: any[] = await q(
         `SELECT DATE_FORMAT(timestamp, '%Y-%m-%dT%H:%i:%s.%fZ') AS ts, parameter_name, value, unit, profile_id, drive_id, data_source, source_id FROM realtime_data
-         WHERE source_device = 'pi-a' AND timestamp BETWEEN ? AND ? ORDER BY timestamp, id`,
+         WHERE source_device = 'pi-a' AND timestamp BETWEEN ? AND ? ORDER BY timestamp, parameter_name, value, id`,
         [first.a.replace("T", " ").replace("Z", ""), first.b.replace("T", " ").replace("Z", "")],
       );
       expect(lines[0]).toBe("timestamp,parameter_name,value,unit,profile_id,drive_id,data_source,source_id");
