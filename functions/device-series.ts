@@ -9,17 +9,8 @@ import type { App } from "../lib/http/env.ts";
 import { DeviceIdSchema, requireDevice } from "../lib/http/auth.ts";
 import { errorResponse as error } from "../lib/http/errors.ts";
 import { readSeries } from "../lib/readings/series.ts";
-import { afterFrom, windowFields } from "../lib/readings/window.ts";
+import { afterFrom, SeriesSchema, windowFields } from "../lib/readings/window.ts";
 
-const SeriesData = z
-  .object({
-    unit: z.string().nullable().openapi({ description: "The unit of the window's first reading of the parameter" }),
-    t: z.array(z.number()).openapi({ description: "Epoch milliseconds (UTC)" }),
-    v: z.array(z.number().nullable()).openapi({ description: "The chosen readings; null marks a gap in the readings" }),
-    min: z.array(z.number().nullable()).openapi({ description: "The lowest reading each point stands for" }),
-    max: z.array(z.number().nullable()).openapi({ description: "The highest reading each point stands for" }),
-  })
-  .openapi("Series");
 
 const route = createRoute({
   method: "get",
@@ -37,7 +28,7 @@ const route = createRoute({
   responses: {
     200: {
       description: "One series per parameter (empty ones for parameters without readings in the window)",
-      content: { "application/json": { schema: z.object({ deviceId: z.string(), from: z.string(), to: z.string(), series: z.record(z.string(), SeriesData) }) } },
+      content: { "application/json": { schema: z.object({ deviceId: z.string(), from: z.string(), to: z.string(), series: z.record(z.string(), SeriesSchema) }) } },
     },
     401: error("Missing or invalid API key or session"),
     403: error("A device key for another device"),

@@ -10,24 +10,11 @@ import { FindingSchema } from "../lib/analysis/analyze.ts";
 import { analysisRecord, AnalysisRecordSchema } from "../lib/analysis/records.ts";
 import { DeviceIdSchema } from "../lib/http/auth.ts";
 import { ApiError, errorResponse as error } from "../lib/http/errors.ts";
-import { DriveSchema, getDrive } from "../lib/drives/list.ts";
-
-const ParameterStats = z.object({
-  parameter: z.string(),
-  unit: z.string().nullable(),
-  count: z.int(),
-  min: z.number(),
-  max: z.number(),
-  mean: z.number(),
-  std: z.number(),
-  p5: z.number(),
-  p95: z.number(),
-  above: z.array(z.object({ threshold: z.number(), seconds: z.number() })),
-});
+import { DriveIdSchema, DriveSchema, getDrive, ParameterStatsSchema } from "../lib/drives/list.ts";
 
 const DriveDetail = DriveSchema.omit({ analysis: true })
   .extend({
-    parameters: z.array(ParameterStats).openapi({ description: "Per-parameter statistics of the stored summary; empty until it is computed" }),
+    parameters: z.array(ParameterStatsSchema).openapi({ description: "Per-parameter statistics of the stored summary; empty until it is computed" }),
     findings: z.array(FindingSchema).openapi({ description: "The rule-based findings of the stored summary" }),
     analysis: AnalysisRecordSchema.nullable().openapi({ description: "The drive's latest analysis, in full" }),
   })
@@ -41,7 +28,7 @@ const route = createRoute({
   request: {
     params: z.object({
       deviceId: DeviceIdSchema,
-      driveId: z.string().regex(/^-?\d{1,18}$/, "must be a drive id (an integer)").openapi({ example: "12" }),
+      driveId: DriveIdSchema,
     }),
   },
   responses: {

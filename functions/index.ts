@@ -15,6 +15,8 @@ import { registerDeviceSeries } from "./device-series.ts";
 import { registerDeviceStatus } from "./device-status.ts";
 import { registerDocs } from "./docs.ts";
 import { registerDrive } from "./drive.ts";
+import { registerDriveSeries } from "./drive-series.ts";
+import { registerDriveWindowStats } from "./drive-window-stats.ts";
 import { registerDrives } from "./drives.ts";
 import { registerHealth } from "./health.ts";
 import { registerMetrics } from "./metrics.ts";
@@ -36,6 +38,8 @@ export function createApp(deps: Deps): App {
   registerAnalyses(app);
   registerDrives(app);
   registerDrive(app);
+  registerDriveSeries(app);
+  registerDriveWindowStats(app);
   registerDeviceStatus(app);
   registerDeviceSeries(app);
   registerDeviceReadingsCsv(app);

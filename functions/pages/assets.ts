@@ -20,6 +20,7 @@ const TYPES = { ".css": "text/css; charset=utf-8", ".js": "text/javascript; char
 const FILES: Record<string, string> = {
   "app.css": join(ours, "app.css"),
   "app.js": join(ours, "app.js"),
+  "drive.js": join(ours, "drive.js"),
   "uPlot.iife.min.js": join(uplot, "uPlot.iife.min.js"),
   "uPlot.min.css": join(uplot, "uPlot.min.css"),
 };

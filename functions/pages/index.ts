@@ -5,6 +5,7 @@
 import type { App } from "../../lib/http/env.ts";
 import { registerAssets } from "./assets.ts";
 import { registerBackupsPage } from "./backups.tsx";
+import { registerDrivePage } from "./drive.tsx";
 import { registerLoginPage } from "./login.tsx";
 import { registerOverviewPage } from "./overview.tsx";
 import { registerSyncHistoryPage } from "./sync-history.tsx";
@@ -14,5 +15,6 @@ export function registerPages(app: App) {
   registerLoginPage(app);
   registerOverviewPage(app);
   registerBackupsPage(app);
+  registerDrivePage(app);
   registerSyncHistoryPage(app);
 }

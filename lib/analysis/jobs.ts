@@ -74,6 +74,18 @@ export async function queueDriveAnalysis(pool: Pool, driveRef: bigint, now: Date
   });
 }
 
+/**
+ * Queues a drive's analysis again because someone asked (the drive page's
+ * re-analyse button): unlike late rows, a person may ask any number of
+ * times. False while its analysis is running (it is not interrupted).
+ */
+export async function requestDriveAnalysis(pool: Pool, driveRef: bigint, now: Date): Promise<boolean> {
+  await pool.query("UPDATE drives SET analysis_due = 1, requeued = 0 WHERE id = ?", [driveRef]);
+  const queued = await queueDriveAnalysis(pool, driveRef, now);
+  // A running job left the drive due: the worker's next round queues it once that job is done.
+  return queued;
+}
+
 export type Job = { jobId: bigint; deviceId: string; start: Date; end: Date; attempts: number; analysisId: bigint | null; driveRef: bigint | null };
 
 /**

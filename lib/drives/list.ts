@@ -8,10 +8,29 @@
 import { z } from "@hono/zod-openapi";
 import type { Pool } from "mariadb";
 import type { DriveStats } from "../analysis/drive-stats.ts";
+import type { Auth } from "../http/env.ts";
+import { ApiError } from "../http/errors.ts";
 import { fromSqlDatetime, sqlTimestamp } from "../time.ts";
 import { statsOf, type StoredStats } from "./summary.ts";
 
 const nullableNumber = (description: string) => z.number().nullable().openapi({ description });
+
+/** A drive id in a path: the Pi's drive_id (negative for an older Pi's drive). */
+export const DriveIdSchema = z.string().regex(/^-?\d{1,18}$/, "must be a drive id (an integer)").openapi({ example: "12" });
+
+/** One parameter's statistics over a drive or a window of it (drive-stats.ts). */
+export const ParameterStatsSchema = z.object({
+  parameter: z.string(),
+  unit: z.string().nullable(),
+  count: z.int(),
+  min: z.number(),
+  max: z.number(),
+  mean: z.number(),
+  std: z.number(),
+  p5: z.number(),
+  p95: z.number(),
+  above: z.array(z.object({ threshold: z.number(), seconds: z.number() })),
+});
 
 /** How the API documents a drive in a list. */
 export const DriveSchema = z
@@ -162,4 +181,17 @@ export async function driveAt(pool: Pool, deviceId: string, start: Date, end: Da
 export async function driveCount(pool: Pool): Promise<number> {
   const [row] = await pool.query("SELECT COUNT(*) AS n FROM drives");
   return Number(row.n);
+}
+
+/**
+ * The drive a request names, or a 404 for one that does not exist or is
+ * another device's while a device key or session asks: it learns nothing of
+ * other devices, not even that their drives exist.
+ */
+export async function visibleDrive(pool: Pool, auth: Auth, deviceId: string, driveId: string): Promise<AnalysedDrive> {
+  const notFound = new ApiError(404, `Drive ${driveId} of device ${deviceId} not found`);
+  if (auth.kind === "device" && auth.deviceId !== deviceId) throw notFound;
+  const drive = await driveById(pool, deviceId, Number(driveId));
+  if (!drive) throw notFound;
+  return drive;
 }

@@ -1,6 +1,6 @@
 /** Times in requests, and the query of every endpoint that reads a window of readings: from, to, and which parameters. */
 import { z } from "@hono/zod-openapi";
-import { quote } from "../http/errors.ts";
+import { ApiError, quote } from "../http/errors.ts";
 import { fromSqlDatetime, parseDatetime, sqlTimestamp } from "../time.ts";
 
 /** An ISO 8601 time as the Pi writes them (T or a space, optional fraction, Z or ±hh:mm up to ±14:00, none = UTC), within years 1000-9999 in UTC. */
@@ -52,4 +52,30 @@ export function afterFrom(q: { from: Date; to: Date }, ctx: z.RefinementCtx) {
  */
 export function windowBounds(from: Date, to: Date): [string, string] {
   return [sqlTimestamp(from), `${sqlTimestamp(to)}999`];
+}
+
+/** One parameter's chart data, as lib/readings/series.ts answers it. */
+export const SeriesSchema = z
+  .object({
+    unit: z.string().nullable().openapi({ description: "The unit of the window's first reading of the parameter" }),
+    t: z.array(z.number()).openapi({ description: "Epoch milliseconds (UTC)" }),
+    v: z.array(z.number().nullable()).openapi({ description: "The chosen readings; null marks a gap in the readings" }),
+    min: z.array(z.number().nullable()).openapi({ description: "The lowest reading each point stands for" }),
+    max: z.array(z.number().nullable()).openapi({ description: "The highest reading each point stands for" }),
+  })
+  .openapi("Series");
+
+/** A window inside a drive: from and to default to its start and end. */
+export const driveWindowFields = {
+  from: windowFields.from.optional().openapi({ description: "Start of the window (inclusive); the drive's start when absent, clamped to it" }),
+  to: windowFields.to.optional().openapi({ description: "End of the window (inclusive); the drive's end when absent, clamped to it" }),
+  parameters: windowFields.parameters,
+};
+
+/** The window a drive request asks for, clamped to the drive's; 422 when nothing of it is left. */
+export function withinDrive(drive: { start: Date; end: Date }, q: { from?: Date; to?: Date }): { from: Date; to: Date } {
+  const from = new Date(Math.max(drive.start.getTime(), (q.from ?? drive.start).getTime()));
+  const to = new Date(Math.min(drive.end.getTime(), (q.to ?? drive.end).getTime()));
+  if (to < from || (q.from && q.to && q.to <= q.from)) throw new ApiError(422, "to must be after from, and the window must overlap the drive", { field: "to" });
+  return { from, to };
 }

@@ -48,8 +48,8 @@ function Header({ c, active }: { c: Context<AppEnv>; active: string }) {
   );
 }
 
-/** Renders a whole page: `active` is its NAV entry. */
-export function page(c: Context<AppEnv>, o: { title: string; active?: string; status?: ContentfulStatusCode }, body: Child) {
+/** Renders a whole page: `active` is its NAV entry; `scripts` and `styles` are a page's own assets (assetUrl), after the shared ones. */
+export function page(c: Context<AppEnv>, o: { title: string; active?: string; status?: ContentfulStatusCode; scripts?: string[]; styles?: string[] }, body: Child) {
   const csrf = c.var.session?.csrf;
   return c.html(
     <>
@@ -64,7 +64,9 @@ export function page(c: Context<AppEnv>, o: { title: string; active?: string; st
           {csrf ? <meta name="csrf-token" content={csrf} /> : null}
           <title>{`${o.title} · OBD2-Server`}</title>
           <link rel="stylesheet" href={assetUrl("app.css")} />
+          {o.styles?.map((href) => <link rel="stylesheet" href={href} />)}
           <script src={assetUrl("app.js")} defer></script>
+          {o.scripts?.map((src) => <script src={src} defer></script>)}
         </head>
         <body>
           <Header c={c} active={o.active ?? ""} />
