@@ -408,4 +408,27 @@ describe("the idle and settle rules, on a pinned clock", () => {
       await t.close();
     }
   });
+
+  test("a drive row deleted and found again adopts its old job instead of failing every round on the unique (device, start)", async () => {
+    const t = await testApp({ DRIVE_SETTLE_SECONDS: "0" });
+    try {
+      const synced = new Date("2026-04-19T08:10:30Z");
+      const rows = { realtime_data: { rows: shortDrive() }, connection_log: { rows: [event(1, "drive_start", "2026-04-19 08:00:00"), event(2, "drive_end", "2026-04-19 08:10:00")] } };
+      const push = (batchId: string) =>
+        pinnedApp(t, synced).request("/api/v1/sync", { method: "POST", headers: { "x-api-key": API_KEY, "content-type": "application/json" }, body: JSON.stringify({ deviceId: "again-pi", batchId, tables: rows }) });
+      expect((await push("a-1")).status).toBe(200);
+      const deps = { pool: t.db.pool, config: t.config, logger: createLogger(t.config) };
+      await tendDrives(deps, new Date(synced.getTime() + 1000));
+      const [before] = await t.db.query("SELECT job_id FROM analysis_jobs WHERE device_id = 'again-pi'");
+      // Someone deletes the drive by hand; the next sync of its rows records it again under a new id.
+      await t.db.query("DELETE FROM drives WHERE source_device = 'again-pi'");
+      expect((await push("a-2")).status).toBe(200);
+      await tendDrives(deps, new Date(synced.getTime() + 2000));
+      const [drive] = await t.db.query("SELECT id, analysis_due FROM drives WHERE source_device = 'again-pi'");
+      const jobs = await t.db.query("SELECT job_id, drive_ref FROM analysis_jobs WHERE device_id = 'again-pi'");
+      expect({ due: drive.analysis_due, jobs }).toEqual({ due: 0, jobs: [{ job_id: before.job_id, drive_ref: drive.id }] });
+    } finally {
+      await t.close();
+    }
+  });
 });

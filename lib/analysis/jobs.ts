@@ -45,10 +45,11 @@ export async function queueDriveAnalysis(pool: Pool, driveRef: bigint, now: Date
     );
     if (!drive?.analysis_due) return true;
     const window = [drive.drive_start, drive.drive_end ?? drive.drive_start];
-    // A job queued before drives were recorded is adopted by its (device, start).
+    // A job queued before drives were recorded, or for a drive row since deleted and found again, is adopted by
+    // its (device, start), which is unique: inserting beside it would fail on every round of the worker.
     const [job] =
       (await conn.query("SELECT job_id, state FROM analysis_jobs WHERE drive_ref = ? FOR UPDATE", [driveRef])) as { job_id: bigint; state: string }[];
-    const [old] = job ? [] : await conn.query("SELECT job_id, state FROM analysis_jobs WHERE device_id = ? AND drive_start = ? AND drive_ref IS NULL FOR UPDATE", [drive.source_device, window[0]]);
+    const [old] = job ? [] : await conn.query("SELECT job_id, state FROM analysis_jobs WHERE device_id = ? AND drive_start = ? FOR UPDATE", [drive.source_device, window[0]]);
     const found = job ?? old;
     if (found?.state === "running") return false;
     let requeued = Boolean(drive.requeued);
