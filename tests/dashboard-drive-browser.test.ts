@@ -12,6 +12,7 @@ import type { Browser } from "playwright-core";
 import { startAnalysisWorker, type AnalysisWorker } from "../lib/analysis/worker.ts";
 import { TrimMapBuilder, TRIM_PARAMETERS } from "../lib/drives/fuel-trim-map.ts";
 import { createLogger } from "../lib/http/logger.ts";
+import { sqliteExec } from "./helpers/client-agent.ts";
 import { ADMIN_KEY, chromiumAvailable, launchBrowser, signIn, startDashboard, visit, type Dashboard, type Visit } from "./helpers/browser.ts";
 
 const run = chromiumAvailable();
@@ -29,7 +30,14 @@ beforeAll(async () => {
   if (!run) return;
   dash = await startDashboard([
     { deviceId: "pi-a", simulate: { drives: 2, minutes: 30, current: true, overheat: { drive: 1, atMinute: 5, minutes: 4, peakC: 117 } } },
-    { deviceId: "pi-b", simulate: { drives: 1, minutes: 2, seed: 7 } },
+    {
+      deviceId: "pi-b",
+      simulate: { drives: 1, minutes: 2, seed: 7 },
+      // What a newer Pi may have: a column and a table the server does not know, which it keeps.
+      prepare: (db) =>
+        sqliteExec(db, "ALTER TABLE realtime_data ADD COLUMN boost_kpa REAL; UPDATE realtime_data SET boost_kpa = 101; CREATE TABLE knock_log (id INTEGER PRIMARY KEY, timestamp TEXT, count INTEGER); INSERT INTO knock_log (timestamp, count) VALUES ('2026-04-19 08:00:01', 2), ('2026-04-19 08:00:02', 1);"),
+      pushExit: 0,
+    },
   ]);
   // The worker summarises each closed drive at once (production waits DRIVE_SETTLE_SECONDS for a quiet device); Ollama is away.
   worker = startAnalysisWorker({ db: dash.db, config: { ...dash.config, DRIVE_SETTLE_SECONDS: 0, ANALYSIS_POLL_SECONDS: 0.05, ANALYSIS_RETRY_SECONDS: 0.05 }, logger: createLogger({ ...dash.config, LOG_LEVEL: "error" }) });
@@ -198,6 +206,21 @@ describe.skipIf(!run)("the drive page in chromium", () => {
       }
       const [own] = await q("SELECT drive_id FROM drives WHERE source_device = 'pi-b' LIMIT 1");
       expect((await v.context.request.get(`/api/v1/drives/pi-b/${own.drive_id}/series`)).status()).toBe(200);
+    });
+  });
+});
+
+describe.skipIf(!run)("the sync history in chromium", () => {
+  test("should list the unmapped table and the unknown column the Pi's sync brought", async () => {
+    await inBrowser("kept unknown", async (v) => {
+      await signIn(v.page, ADMIN_KEY, "/sync-history");
+      const table = v.page.locator('[data-field="unmapped-tables"] tr[data-device="pi-b"][data-table="knock_log"]');
+      const [kept] = await q("SELECT COUNT(*) AS n FROM unmapped_rows WHERE source_device = 'pi-b' AND table_name = 'knock_log'");
+      expect(Number(kept.n)).toBe(2);
+      expect(Number(await table.locator('[data-field="rows"]').getAttribute("data-value"))).toBe(2);
+      expect(await v.page.locator('[data-field="unknown-columns"] tr[data-device="pi-b"][data-table="realtime_data"][data-column="boost_kpa"]').count()).toBe(1);
+      // pi-a brought nothing unknown.
+      expect(await v.page.locator('[data-field="kept-unknown"] tr[data-device="pi-a"]').count()).toBe(0);
     });
   });
 });

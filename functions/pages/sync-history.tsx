@@ -1,7 +1,8 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx */
 /**
  * GET /sync-history: what the Pi's agent last reported going wrong (each
- * table's last error and its quarantined rows), then the sync batches,
+ * table's last error and its quarantined rows), the tables and columns the
+ * server keeps without knowing them (unmapped_rows, `extra`), then the sync batches,
  * newest first, with their per-table counts and failed tables. `?failed=1`
  * shows failed and partial batches only; `?before=` pages back.
  */
@@ -9,7 +10,7 @@ import type { Context } from "hono";
 import type { Child } from "hono/jsx";
 import type { App, AppEnv } from "../../lib/http/env.ts";
 import { readStatuses } from "../../lib/dashboard/device-status.ts";
-import { readBatches, type Batch } from "../../lib/dashboard/sync-history.ts";
+import { readBatches, readKeptUnknown, type Batch } from "../../lib/dashboard/sync-history.ts";
 import { Ago, count, Count, Level, Time } from "./components/format.tsx";
 import { notFound, page } from "./components/layout.tsx";
 import { PAGE } from "./middleware.ts";
@@ -166,12 +167,59 @@ const batches: Section = async (c, scope) => {
   );
 };
 
-/**
- * The page's sections, in order. Issue 12's unmapped tables and unknown
- * columns (rows kept in unmapped_rows, columns kept in `extra`) are one more
- * section here, after the Pi's reports.
- */
-const SECTIONS: Section[] = [piReports, batches];
+/** Tables and columns the server keeps without knowing them yet (unmapped_rows, each row's `extra`): a later migration can make them real. */
+const keptUnknown: Section = async (c, scope) => {
+  const kept = await readKeptUnknown(c.var.deps.db.pool, scope.shown);
+  const now = c.var.deps.clock.now();
+  if (!kept.unmappedTables.length && !kept.unknownColumns.length) return null;
+  return (
+    <section data-field="kept-unknown">
+      <h2>Kept, not yet known to the server</h2>
+      <p class="muted">The Pi sends what it has; the server keeps what it has no column or table for instead of refusing it (docs/sync.md).</p>
+      {kept.unmappedTables.length ? (
+        <div class="scroll">
+          <table class="stack" data-field="unmapped-tables">
+            <thead>
+              <tr><th>Device</th><th>Table</th><th class="num">Rows kept</th><th>Last synced</th></tr>
+            </thead>
+            <tbody>
+              {kept.unmappedTables.map((t) => (
+                <tr data-device={t.deviceId} data-table={t.table}>
+                  <td data-label="device">{t.deviceId}</td>
+                  <td data-label="table"><code>{t.table}</code></td>
+                  <td class="num" data-label="rows" data-field="rows" data-value={String(t.rows)}>{count(t.rows)}</td>
+                  <td data-label="last synced"><Ago at={t.lastSyncedAt} now={now} /></td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      {kept.unknownColumns.length ? (
+        <div class="scroll">
+          <table class="stack" data-field="unknown-columns">
+            <thead>
+              <tr><th>Device</th><th>Table</th><th>Column (kept in extra)</th><th>Last brought</th></tr>
+            </thead>
+            <tbody>
+              {kept.unknownColumns.map((u) => (
+                <tr data-device={u.deviceId} data-table={u.table} data-column={u.column}>
+                  <td data-label="device">{u.deviceId}</td>
+                  <td data-label="table"><code>{u.table}</code></td>
+                  <td data-label="column"><code>{u.column}</code></td>
+                  <td data-label="last brought"><Ago at={u.lastBatchAt} now={now} /></td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </section>
+  );
+};
+
+/** The page's sections, in order. */
+const SECTIONS: Section[] = [piReports, keptUnknown, batches];
 
 export function registerSyncHistoryPage(app: App) {
   app.get("/sync-history", ...PAGE, async (c) => {

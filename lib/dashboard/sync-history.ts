@@ -5,9 +5,8 @@
  * never stored a refused batch, and logs a failed one.
  */
 import type { Pool } from "mariadb";
+import type { TableHistory as TableCounts } from "../sync/write-batch.ts";
 import { fromSqlDatetime, sqlTimestamp } from "../time.ts";
-
-type TableCounts = { inserted: number; updated: number; status: "success" | "failed"; attempts: number };
 
 export type Batch = {
   batchId: string;
@@ -44,4 +43,45 @@ export async function readBatches(pool: Pool, q: BatchQuery): Promise<Batch[]> {
     rowsUpdated: Number(r.rows_updated),
     tables: (typeof r.tables_synced === "string" ? JSON.parse(r.tables_synced) : r.tables_synced) as Record<string, TableCounts>,
   }));
+}
+
+/** Batches looked through for unknown columns: a column the Pi still sends is in its latest ones. */
+const UNKNOWN_BATCHES = 200;
+
+export type KeptUnknown = {
+  /** Tables the server does not mirror, their rows kept in unmapped_rows. */
+  unmappedTables: { deviceId: string; table: string; rows: number; lastSyncedAt: Date }[];
+  /** Columns the server does not know, kept in each row's `extra`, as the latest batches that brought them listed them. */
+  unknownColumns: { deviceId: string; table: string; column: string; lastBatchAt: Date }[];
+};
+
+/** What the devices' syncs brought that the server keeps without knowing it yet. */
+export async function readKeptUnknown(pool: Pool, deviceIds: string[]): Promise<KeptUnknown> {
+  if (deviceIds.length === 0) return { unmappedTables: [], unknownColumns: [] };
+  const list = deviceIds.map(() => "?").join(", ");
+  const unmapped: Record<string, unknown>[] = await pool.query(
+    `SELECT source_device, table_name, COUNT(*) AS n, ${asText("MAX(synced_at)")} AS last FROM unmapped_rows WHERE source_device IN (${list})
+     GROUP BY source_device, table_name ORDER BY source_device, table_name`,
+    deviceIds,
+  );
+  const batches: Record<string, unknown>[] = await pool.query(
+    `SELECT device_id, ${asText("started_at")} AS started_at, tables_synced FROM sync_history
+     WHERE device_id IN (${list}) AND tables_synced LIKE '%unknownColumns%' ORDER BY started_at DESC LIMIT ${UNKNOWN_BATCHES}`,
+    deviceIds,
+  );
+  const columns = new Map<string, KeptUnknown["unknownColumns"][number]>();
+  for (const b of batches) {
+    const tables = (typeof b.tables_synced === "string" ? JSON.parse(b.tables_synced) : b.tables_synced) as Record<string, TableCounts>;
+    for (const [table, t] of Object.entries(tables)) {
+      for (const column of t.unknownColumns ?? []) {
+        const key = JSON.stringify([b.device_id, table, column]);
+        // Newest first: the first sighting is the latest.
+        if (!columns.has(key)) columns.set(key, { deviceId: String(b.device_id), table, column, lastBatchAt: fromSqlDatetime(String(b.started_at)) });
+      }
+    }
+  }
+  return {
+    unmappedTables: unmapped.map((r) => ({ deviceId: String(r.source_device), table: String(r.table_name), rows: Number(r.n), lastSyncedAt: fromSqlDatetime(String(r.last)) })),
+    unknownColumns: [...columns.values()].sort((a, b) => a.deviceId.localeCompare(b.deviceId) || a.table.localeCompare(b.table) || a.column.localeCompare(b.column)),
+  };
 }

@@ -312,7 +312,8 @@ async function touchDevice(conn: PoolConnection, batch: SyncBatch, now: string) 
   );
 }
 
-type TableHistory = { inserted: number; updated: number; status: "success" | "failed"; attempts: number };
+/** A table's line in sync_history.tables_synced (lib/dashboard/sync-history.ts reads it). */
+export type TableHistory = { inserted: number; updated: number; status: "success" | "failed"; attempts: number; unknownColumns?: string[]; unmapped?: true };
 type History = Record<string, TableHistory>;
 
 /** Locks (creating if new) the batch's sync_history row. A batchId belongs to one device. */
@@ -345,6 +346,9 @@ async function saveHistory(conn: PoolConnection, batchId: string, prior: History
       updated: before.updated + (receipt?.updated ?? 0),
       status: receipt ? "success" : "failed",
       attempts: before.attempts + 1,
+      // What the server kept without knowing it, for the dashboard's sync history.
+      ...(receipt?.unknownColumns ?? before.unknownColumns ? { unknownColumns: receipt?.unknownColumns ?? before.unknownColumns } : {}),
+      ...(receipt?.unmapped ?? before.unmapped ? { unmapped: true as const } : {}),
     };
   }
   const all = Object.values(tables);
