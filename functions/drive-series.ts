@@ -6,9 +6,9 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../lib/http/env.ts";
-import { DeviceIdSchema } from "../lib/http/auth.ts";
+import { DeviceIdSchema, visibleDrive } from "../lib/http/auth.ts";
 import { errorResponse as error } from "../lib/http/errors.ts";
-import { DriveIdSchema, visibleDrive } from "../lib/drives/list.ts";
+import { DriveIdSchema } from "../lib/drives/list.ts";
 import { readSeries } from "../lib/readings/series.ts";
 import { driveWindowFields, SeriesSchema, withinDrive } from "../lib/readings/window.ts";
 
@@ -44,7 +44,7 @@ export function registerDriveSeries(app: App) {
     const { deviceId, driveId } = c.req.valid("param");
     const q = c.req.valid("query");
     const pool = c.var.deps.db.pool;
-    const drive = await visibleDrive(pool, c.var.auth, deviceId, driveId);
+    const drive = await visibleDrive(c, deviceId, driveId);
     const { from, to } = withinDrive(drive, q);
     const series = await readSeries(pool, { deviceId, parameters: q.parameters, from, to, points: q.points });
     return c.json({ deviceId, driveId: Number(drive.driveId), from: from.toISOString(), to: to.toISOString(), series }, 200);

@@ -6,9 +6,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../lib/http/env.ts";
 import { readDriveStats, WindowTooLarge } from "../lib/analysis/drive-stats.ts";
-import { DeviceIdSchema } from "../lib/http/auth.ts";
+import { DeviceIdSchema, visibleDrive } from "../lib/http/auth.ts";
 import { ApiError, errorResponse as error } from "../lib/http/errors.ts";
-import { DriveIdSchema, ParameterStatsSchema, visibleDrive } from "../lib/drives/list.ts";
+import { DriveIdSchema, ParameterStatsSchema } from "../lib/drives/list.ts";
 import { driveWindowFields, withinDrive } from "../lib/readings/window.ts";
 
 const route = createRoute({
@@ -36,8 +36,8 @@ const route = createRoute({
 export function registerDriveWindowStats(app: App) {
   app.openapi(route, async (c) => {
     const { deviceId, driveId } = c.req.valid("param");
-    const { deps, auth } = c.var;
-    const drive = await visibleDrive(deps.db.pool, auth, deviceId, driveId);
+    const { deps } = c.var;
+    const drive = await visibleDrive(c, deviceId, driveId);
     const { from, to } = withinDrive(drive, c.req.valid("query"));
     try {
       const stats = await readDriveStats(deps.db.pool, { deviceId, start: from, end: to }, deps.config.ANALYSIS_MAX_READINGS);

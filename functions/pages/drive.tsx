@@ -25,7 +25,7 @@ import { CSRF_FIELD, requireCsrf } from "../../lib/http/session.ts";
 import { readingsCsv } from "../../lib/readings/csv.ts";
 import { fromSqlDatetime, sqlTimestamp } from "../../lib/time.ts";
 import { assetUrl } from "./assets.ts";
-import { Time } from "./components/format.tsx";
+import { analysisWords, Time, type Wording } from "./components/format.tsx";
 import { CsrfField, notFound, page, refused } from "./components/layout.tsx";
 import { formFields, smallForm } from "./form.ts";
 import { PAGE } from "./middleware.ts";
@@ -55,20 +55,18 @@ async function readAlerts(c: Context<AppEnv>, deviceId: string, start: Date, end
   return rows.map((r: Record<string, any>) => ({ at: fromSqlDatetime(r.timestamp), type: r.alert_type, parameter: r.parameter_name, value: r.value, threshold: r.threshold }));
 }
 
-/** The drive's analysis as a person should read it: a queued job waiting for an Ollama that is away is not a failure. */
-async function analysisState(c: Context<AppEnv>, ref: bigint, latest: AnalysisRecord | null): Promise<{ text: string; level: "ok" | "warn" | "bad" | "muted" }> {
+/** The drive's analysis in words (analysisWords), with why when it cannot run or failed for good. */
+async function analysisState(c: Context<AppEnv>, ref: bigint, latest: AnalysisRecord | null): Promise<Wording> {
   const { pool } = c.var.deps.db;
-  const [job] = await pool.query("SELECT state, last_error FROM analysis_jobs WHERE drive_ref = ?", [ref]);
-  if (job?.state === "running") return { text: "running", level: "warn" };
-  if (job?.state === "pending") {
-    const { config } = c.var.deps;
-    if (!config.ANALYSIS_ENABLED) return { text: "queued (analysis is switched off: ANALYSIS_ENABLED=false)", level: "muted" };
-    const ollama = await ollamaStatus(config.OLLAMA_BASE_URL, config.OLLAMA_MODEL, OLLAMA_TIMEOUT_MS);
-    return ollama.ollama === "down" ? { text: "waiting for Ollama (it is not reachable; the drive is analysed when it is back)", level: "warn" } : { text: "queued", level: "muted" };
-  }
-  if (!latest) return { text: "not analysed yet (a drive is analysed once it is closed and its rows have settled)", level: "muted" };
-  if (latest.status === "failed") return { text: `failed: ${latest.error ?? "no reason recorded"}`, level: "bad" };
-  return { text: latest.status, level: latest.status === "completed" ? "ok" : "muted" };
+  const { config } = c.var.deps;
+  const [job] = await pool.query("SELECT state FROM analysis_jobs WHERE drive_ref = ?", [ref]);
+  const ollamaUp = job?.state === "pending" ? (await ollamaStatus(config.OLLAMA_BASE_URL, config.OLLAMA_MODEL, OLLAMA_TIMEOUT_MS)).ollama === "up" : true;
+  const words = analysisWords({ status: latest?.status, jobState: job?.state, ollamaUp });
+  if (job?.state === "pending" && !config.ANALYSIS_ENABLED) return { text: "queued (analysis is switched off: ANALYSIS_ENABLED=false)", level: "muted" };
+  if (words.text === "waiting for Ollama") return { ...words, text: "waiting for Ollama (it is not reachable; the drive is analysed when it is back)" };
+  if (words.text === "not analysed yet") return { ...words, text: "not analysed yet (a drive is analysed once it is closed and its rows have settled)" };
+  if (words.text === "failed") return { ...words, text: `failed: ${latest?.error ?? "no reason recorded"}` };
+  return words;
 }
 
 const fixed = (x: number | null | undefined, digits: number, unit: string) => (x === null || x === undefined ? "—" : `${x.toFixed(digits)} ${unit}`);
@@ -195,7 +193,7 @@ function TrimTable({ map }: { map: TrimMap }) {
   );
 }
 
-function Analysis({ c, d, latest, state, notice }: { c: Context<AppEnv>; d: DriveDetail; latest: AnalysisRecord | null; state: { text: string; level: string }; notice?: string }) {
+function Analysis({ c, d, latest, state, notice }: { c: Context<AppEnv>; d: DriveDetail; latest: AnalysisRecord | null; state: Wording; notice?: string }) {
   const recs = latest?.status === "completed" ? latest.recommendations : [];
   return (
     <section>

@@ -1,20 +1,24 @@
 /**
  * The dashboard: its assets and one file per page, mounted on the app by
- * createApp. Phase 2's pages (drives, a drive, trends) are lines here.
+ * createApp.
  */
 import type { App } from "../../lib/http/env.ts";
 import { registerAssets } from "./assets.ts";
 import { registerBackupsPage } from "./backups.tsx";
 import { registerDrivePage } from "./drive.tsx";
+import { registerDrivesPage } from "./drives.tsx";
 import { registerLoginPage } from "./login.tsx";
 import { registerOverviewPage } from "./overview.tsx";
 import { registerSyncHistoryPage } from "./sync-history.tsx";
+import { registerTrendsPage } from "./trends.tsx";
 
 export function registerPages(app: App) {
   registerAssets(app);
   registerLoginPage(app);
   registerOverviewPage(app);
   registerBackupsPage(app);
+  registerDrivesPage(app);
   registerDrivePage(app);
   registerSyncHistoryPage(app);
+  registerTrendsPage(app);
 }

@@ -1,9 +1,10 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx */
 /**
  * GET /: per device, the last sync and its age, rows synced today and in
- * all, the Pi's own backlog as its agent reported it, the last database
- * backup, and the analysis queue; the server's MySQL, Ollama and model
- * status; then the feed of alerts, syncs and recommendations.
+ * all, the Pi's own backlog as its agent reported it, the last drive, the
+ * last database backup, and the analysis queue; the server's MySQL, Ollama
+ * and model status; then the feed of drives, alerts, new trouble codes,
+ * syncs and recommendations.
  */
 import { getCookie } from "hono/cookie";
 import type { App } from "../../lib/http/env.ts";
@@ -13,7 +14,8 @@ import { readFeed, type FeedItem } from "../../lib/dashboard/feed.ts";
 import { knownZone, readOverview, startOfDay, type DeviceOverview } from "../../lib/dashboard/overview.ts";
 import { formatUptime } from "../../lib/time.ts";
 import { version } from "../../lib/version.ts";
-import { Ago, bytes, Count, Level, Time } from "./components/format.tsx";
+import { duration } from "../../lib/analysis/findings.ts";
+import { Ago, analysisWords, bytes, Count, Level, Time } from "./components/format.tsx";
 import { notFound, page } from "./components/layout.tsx";
 import { PAGE } from "./middleware.ts";
 import { DevicePicker, pageDevices } from "./scope.tsx";
@@ -46,9 +48,12 @@ function Backlog({ status, now }: { status: DeviceStatus | null; now: Date }) {
   );
 }
 
-function DeviceCard({ d, now, zone }: { d: DeviceOverview; now: Date; zone: string }) {
+function DeviceCard({ d, now, zone, ollamaUp }: { d: DeviceOverview; now: Date; zone: string; ollamaUp: boolean }) {
   const sync = d.lastSuccess;
   const backup = d.lastBackup;
+  const drive = d.lastDrive;
+  const driveWords = drive ? analysisWords({ status: drive.analysis?.status, jobState: drive.analysisJob, ollamaUp }) : null;
+  const lastWords = d.lastAnalysis ? analysisWords({ status: d.lastAnalysis.status, jobState: d.lastAnalysis.jobState, ollamaUp }) : null;
   return (
     <article class="card" data-device={d.deviceId}>
       <h2>{d.deviceId}</h2>
@@ -82,17 +87,34 @@ function DeviceCard({ d, now, zone }: { d: DeviceOverview; now: Date; zone: stri
             <span class="muted">none</span>
           )}
         </dd>
+        <dt>Last drive</dt>
+        <dd data-field="last-drive">
+          {drive ? (
+            <span>
+              <a href={`/drives/${encodeURIComponent(d.deviceId)}/${drive.driveId}`}>
+                <Time at={new Date(drive.start)} />
+              </a>
+              {drive.durationS !== null ? `, ${duration(drive.durationS)}` : ""}
+              {drive.distanceKm !== null ? `, ${drive.distanceKm.toFixed(1)} km` : ""}
+              {drive.end ? "" : ", still open"}
+              {", analysis "}
+              <Level level={driveWords!.level}>{driveWords!.text}</Level>
+            </span>
+          ) : (
+            <span class="muted">none yet</span>
+          )}
+        </dd>
         <dt>Analysis</dt>
         <dd data-field="queue">
-          <Count n={d.queue.pending} unit="drive" field="queue-pending" /> queued, {d.queue.running} running
+          <Count n={d.queue.pending} unit="drive" field="queue-pending" /> queued{d.queue.pending && !ollamaUp ? <Level level="warn"> (waiting for Ollama)</Level> : null}, {d.queue.running} running
           {d.queue.failed ? (
             <span>
               , <Level level="bad">{d.queue.failed} failed</Level>
             </span>
           ) : null}
           {d.lastAnalysis ? (
-            <div class="muted">
-              last analysis #{d.lastAnalysis.analysisId} {d.lastAnalysis.status}, <Ago at={d.lastAnalysis.completedAt ?? d.lastAnalysis.createdAt} now={now} />
+            <div class="muted" data-field="last-analysis">
+              last analysis #{d.lastAnalysis.analysisId} <Level level={lastWords!.level}>{lastWords!.text}</Level>, <Ago at={d.lastAnalysis.completedAt ?? d.lastAnalysis.createdAt} now={now} />
             </div>
           ) : null}
         </dd>
@@ -205,7 +227,7 @@ export function registerOverviewPage(app: App) {
         {devices.length === 0 ? <p class="notice">No device has synced yet. Point the Pi's agent at this server (README, "On the Pi").</p> : null}
         <section class="cards">
           {devices.map((d) => (
-            <DeviceCard d={d} now={now} zone={zone} />
+            <DeviceCard d={d} now={now} zone={zone} ollamaUp={ollama.ollama === "up"} />
           ))}
           <ServerCard ollama={ollama} model={config.OLLAMA_MODEL} uptime={formatUptime(now.getTime() - startedAt.getTime())} />
         </section>

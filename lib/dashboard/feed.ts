@@ -1,10 +1,12 @@
 /**
  * The overview's feed: what happened, newest first, across the session's
  * devices. Each kind of event is one source, a function that reads its
- * newest items before a time; the feed merges them. Adding a kind (drives,
- * new trouble codes) is one source function and one entry in FEED_SOURCES.
+ * newest items before a time; the feed merges them. Adding a kind is one
+ * source function and one entry in FEED_SOURCES.
  */
 import type { Pool } from "mariadb";
+import { dtcDescription } from "../analysis/dtc-codes.ts";
+import { duration } from "../analysis/findings.ts";
 import { fromSqlDatetime, sqlTimestamp } from "../time.ts";
 
 export type FeedItem = {
@@ -108,8 +110,50 @@ const recommendations: FeedSource = async (pool, q) => {
   }));
 };
 
-/** Every source of the feed. Phase 2 adds drives and new trouble codes here. */
-const FEED_SOURCES: FeedSource[] = [alerts, syncs, recommendations];
+/** Drives, when they closed, with their summary's headline figures once it is computed. */
+const drives: FeedSource = async (pool, q) => {
+  const rows: Record<string, any>[] = await pool.query(
+    `SELECT ${asText("drive_end")} AS at, source_device AS device, drive_id, duration_s, distance_km, max_coolant_c FROM drives
+     WHERE source_device IN (${inList(q.deviceIds)}) AND drive_end IS NOT NULL AND drive_end < ? ORDER BY drive_end DESC LIMIT ?`,
+    [...q.deviceIds, sqlTimestamp(q.before), q.limit],
+  );
+  return rows.map((r) => {
+    const figures = [
+      r.distance_km === null ? null : `${r.distance_km.toFixed(1)} km`,
+      r.duration_s === null ? null : `in ${duration(r.duration_s)}`,
+      r.max_coolant_c === null ? null : `coolant up to ${Math.round(r.max_coolant_c)} °C`,
+    ].filter(Boolean);
+    return {
+      at: fromSqlDatetime(r.at),
+      deviceId: r.device,
+      kind: "drive",
+      text: `Drive ${r.drive_id}${figures.length ? `: ${figures.join(", ")}` : " (summary to come)"}`,
+      level: "ok",
+      href: `/drives/${encodeURIComponent(r.device)}/${r.drive_id}`,
+    } satisfies FeedItem;
+  });
+};
+
+/** Trouble codes the device had never reported before, when first seen. */
+const newDtcs: FeedSource = async (pool, q) => {
+  const rows: Record<string, any>[] = await pool.query(
+    `SELECT ${asText("d.first_seen_timestamp")} AS at, d.source_device AS device, d.dtc_code, d.description, d.status FROM dtc_log d
+     WHERE d.source_device IN (${inList(q.deviceIds)}) AND d.first_seen_timestamp < ?
+       AND NOT EXISTS (SELECT 1 FROM dtc_log e WHERE e.source_device = d.source_device AND e.dtc_code = d.dtc_code AND e.first_seen_timestamp < d.first_seen_timestamp)
+     ORDER BY d.first_seen_timestamp DESC LIMIT ?`,
+    [...q.deviceIds, sqlTimestamp(q.before), q.limit],
+  );
+  return rows.map((r) => ({
+    at: fromSqlDatetime(r.at),
+    deviceId: r.device,
+    kind: "new DTC",
+    text: `${r.dtc_code} ${r.status}: ${dtcDescription(r.dtc_code, r.description) ?? "no description"}`,
+    level: "bad",
+  }));
+};
+
+/** Every source of the feed. */
+const FEED_SOURCES: FeedSource[] = [drives, alerts, newDtcs, syncs, recommendations];
 
 /** The newest `limit` items before `before` over all sources, newest first. */
 export async function readFeed(pool: Pool, q: FeedQuery): Promise<FeedItem[]> {

@@ -10,6 +10,7 @@ import type { Auth } from "../http/env.ts";
 import { listBackups, type StoredBackup } from "../backup/store.ts";
 import { checkKey, readChecks, type BackupCheck } from "../backup/checks.ts";
 import { readStatuses, type DeviceStatus } from "./device-status.ts";
+import { listDrives, type Drive } from "../drives/list.ts";
 import { fromSqlDatetime, sqlTimestamp } from "../time.ts";
 
 const asText = (column: string) => `DATE_FORMAT(${column}, '%Y-%m-%d %H:%i:%s.%f')`;
@@ -38,7 +39,9 @@ export type DeviceOverview = {
   lastBackup: (StoredBackup & { check: BackupCheck | null }) | null;
   /** analysis_jobs per state. */
   queue: Record<"pending" | "running" | "completed" | "failed", number>;
-  lastAnalysis: { analysisId: number; status: string; createdAt: Date; completedAt: Date | null } | null;
+  /** jobState: the state of the job that made it (null for one asked through the API); a failed analysis whose job is pending is tried again. */
+  lastAnalysis: { analysisId: number; status: string; createdAt: Date; completedAt: Date | null; jobState: string | null } | null;
+  lastDrive: Drive | null;
 };
 
 type SyncRow = { batch_id: string; status: string; started_at: string; completed_at: string | null; rows_inserted: number; rows_updated: number };
@@ -70,7 +73,9 @@ async function deviceOverview(db: Db, backupDir: string, deviceId: string, daySt
      WHERE device_id = ? ORDER BY analysis_id DESC LIMIT 1`,
     [deviceId],
   );
+  const [job] = analysis ? await pool.query("SELECT state FROM analysis_jobs WHERE analysis_id = ?", [analysis.analysis_id]) : [];
   const [backup] = await listBackups(backupDir, { deviceId, type: "database" });
+  const [lastDrive] = await listDrives(pool, { deviceIds: [deviceId], limit: 1 });
   return {
     deviceId,
     lastSuccess: lastSync(success),
@@ -81,8 +86,15 @@ async function deviceOverview(db: Db, backupDir: string, deviceId: string, daySt
     lastBackup: backup ? { ...backup, check: checks.get(checkKey(backup)) ?? null } : null,
     queue,
     lastAnalysis: analysis
-      ? { analysisId: Number(analysis.analysis_id), status: analysis.status, createdAt: fromSqlDatetime(analysis.created_at), completedAt: dateOrNull(analysis.completed_at) }
+      ? {
+          analysisId: Number(analysis.analysis_id),
+          status: analysis.status,
+          createdAt: fromSqlDatetime(analysis.created_at),
+          completedAt: dateOrNull(analysis.completed_at),
+          jobState: job?.state ?? null,
+        }
       : null,
+    lastDrive: lastDrive ?? null,
   };
 }
 

@@ -30,7 +30,7 @@ const STATUS = ["FUEL_SYSTEM_STATUS", "FUEL_STATUS"];
 const NEEDED = ["RPM", "ENGINE_LOAD", "COOLANT_TEMP", "LONG_FUEL_TRIM_1"] as const;
 export const TRIM_PARAMETERS = ["SHORT_FUEL_TRIM_1", ...NEEDED, ...STATUS];
 
-export type TrimCell = { rpm: [number, number]; load: [number, number]; count: number; meanPct: number };
+type TrimCell = { rpm: [number, number]; load: [number, number]; count: number; meanPct: number };
 export type TrimMap = { samples: number; closedLoopBy: "status" | "load"; cells: TrimCell[] };
 
 /** Index of the bin `x` falls in ([edge, next edge); the last bin takes its upper edge too), or -1. */

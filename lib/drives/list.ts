@@ -8,8 +8,6 @@
 import { z } from "@hono/zod-openapi";
 import type { Pool } from "mariadb";
 import type { DriveStats } from "../analysis/drive-stats.ts";
-import type { Auth } from "../http/env.ts";
-import { ApiError } from "../http/errors.ts";
 import { fromSqlDatetime, sqlTimestamp } from "../time.ts";
 import { statsOf, type StoredStats } from "./summary.ts";
 
@@ -62,6 +60,10 @@ export const DriveSchema = z
       .object({ analysisId: z.int(), status: z.enum(["pending", "running", "completed", "failed"]) })
       .nullable()
       .openapi({ description: "The drive's latest analysis" }),
+    analysisJob: z
+      .enum(["pending", "running", "completed", "failed"])
+      .nullable()
+      .openapi({ description: "The state of the drive's analysis job: pending while it waits (for Ollama, say), even after a failed attempt" }),
   })
   .openapi("Drive");
 
@@ -69,10 +71,10 @@ export type Drive = z.infer<typeof DriveSchema>;
 
 const COLUMNS = `d.source_device, d.drive_id, d.drive_start, d.drive_end, d.closed_by, d.summarized_at, d.data_source, d.readings, d.duration_s, d.distance_km,
   d.max_coolant_c, d.intake_p95_c, d.min_running_v, d.mean_running_v, d.stft_mean, d.ltft_mean, d.idle_share, d.warmup_s, d.alert_count, d.dtc_codes,
-  d.ambient_c, d.starting_battery_v, d.barometric_kpa, d.analysis_id, a.status AS analysis_status`;
+  d.ambient_c, d.starting_battery_v, d.barometric_kpa, d.analysis_id, a.status AS analysis_status, j.state AS job_state`;
 
 // drives and analysis_history meet on the BIGINT analysis id, never on their device columns (which differ in collation).
-const FROM = "FROM drives d LEFT JOIN analysis_history a ON a.analysis_id = d.analysis_id";
+const FROM = "FROM drives d LEFT JOIN analysis_history a ON a.analysis_id = d.analysis_id LEFT JOIN analysis_jobs j ON j.drive_ref = d.id";
 
 const iso = (sql: string | null) => (sql === null ? null : fromSqlDatetime(sql).toISOString());
 const parsed = <T>(v: unknown): T | null => (v === null || v === undefined ? null : typeof v === "string" ? JSON.parse(v) : (v as T));
@@ -103,14 +105,16 @@ function driveOf(r: Record<string, any>): Drive {
     startingBatteryV: r.starting_battery_v,
     barometricKpa: r.barometric_kpa,
     analysis: r.analysis_id === null || r.analysis_status === null ? null : { analysisId: Number(r.analysis_id), status: r.analysis_status },
+    analysisJob: r.job_state ?? null,
   };
 }
 
 /**
  * Drives newest first: of `deviceIds` (undefined: every device), starting
- * before `before` (the previous page's last start), at most `limit`.
+ * before `before` (the previous page's last start) and from `from` on, at
+ * most `limit`.
  */
-export async function listDrives(pool: Pool, q: { deviceIds?: string[]; limit: number; before?: Date }): Promise<Drive[]> {
+export async function listDrives(pool: Pool, q: { deviceIds?: string[]; limit: number; before?: Date; from?: Date }): Promise<Drive[]> {
   if (q.deviceIds?.length === 0) return [];
   const where: string[] = [];
   const params: unknown[] = [];
@@ -121,6 +125,10 @@ export async function listDrives(pool: Pool, q: { deviceIds?: string[]; limit: n
   if (q.before) {
     where.push("d.drive_start < ?");
     params.push(sqlTimestamp(q.before));
+  }
+  if (q.from) {
+    where.push("d.drive_start >= ?");
+    params.push(sqlTimestamp(q.from));
   }
   const rows = await pool.query(
     { sql: `SELECT ${COLUMNS} ${FROM} ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY d.drive_start DESC, d.id DESC LIMIT ${Math.trunc(q.limit)}`, dateStrings: true },
@@ -183,15 +191,3 @@ export async function driveCount(pool: Pool): Promise<number> {
   return Number(row.n);
 }
 
-/**
- * The drive a request names, or a 404 for one that does not exist or is
- * another device's while a device key or session asks: it learns nothing of
- * other devices, not even that their drives exist.
- */
-export async function visibleDrive(pool: Pool, auth: Auth, deviceId: string, driveId: string): Promise<AnalysedDrive> {
-  const notFound = new ApiError(404, `Drive ${driveId} of device ${deviceId} not found`);
-  if (auth.kind === "device" && auth.deviceId !== deviceId) throw notFound;
-  const drive = await driveById(pool, deviceId, Number(driveId));
-  if (!drive) throw notFound;
-  return drive;
-}

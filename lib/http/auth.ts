@@ -9,6 +9,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv, Auth } from "./env.ts";
 import { DEVICE_ID, deviceIdProblem } from "../device-id.ts";
+import { driveById, type AnalysedDrive } from "../drives/list.ts";
 import { ApiError } from "./errors.ts";
 import { apiSession } from "./session.ts";
 
@@ -114,4 +115,18 @@ export function listedDevice(c: Context<AppEnv>, requested: string | undefined):
   const deviceId = requested ?? (auth.kind === "device" ? auth.deviceId : undefined);
   if (deviceId) requireDevice(c, deviceId);
   return deviceId;
+}
+
+/**
+ * The drive a request names, or a 404 for one that does not exist or is
+ * another device's while a device key or session asks: it learns nothing of
+ * other devices, not even that their drives exist.
+ */
+export async function visibleDrive(c: Context<AppEnv>, deviceId: string, driveId: string): Promise<AnalysedDrive> {
+  const notFound = new ApiError(404, `Drive ${driveId} of device ${deviceId} not found`);
+  const auth = c.var.auth;
+  if (auth.kind === "device" && auth.deviceId !== deviceId) throw notFound;
+  const drive = await driveById(c.var.deps.db.pool, deviceId, Number(driveId));
+  if (!drive) throw notFound;
+  return drive;
 }

@@ -50,3 +50,21 @@ export const Count = ({ n, unit, field }: { n: number; unit: string; field?: str
 
 /** A word coloured by how good it is. */
 export const Level = ({ level, children }: { level: "ok" | "warn" | "bad" | "muted"; children: Child }) => <span class={level}>{children}</span>;
+
+export type Wording = { text: string; level: "ok" | "warn" | "bad" | "muted" };
+
+/**
+ * An analysis' state as a person should read it: a drive whose job waits for
+ * an Ollama that does not answer is "waiting for Ollama", and an analysis that
+ * failed but is queued to run again is not a failure (the worker retries it).
+ */
+export function analysisWords(a: { status: string | null | undefined; jobState: string | null | undefined; ollamaUp: boolean }): Wording {
+  if (a.jobState === "running") return { text: "running", level: "warn" };
+  if (a.jobState === "pending") {
+    if (!a.ollamaUp) return { text: "waiting for Ollama", level: "warn" };
+    return { text: a.status === "failed" ? "queued to try again" : "queued", level: "muted" };
+  }
+  if (!a.status) return { text: "not analysed yet", level: "muted" };
+  if (a.status === "failed") return { text: "failed", level: "bad" };
+  return { text: a.status, level: a.status === "completed" ? "ok" : "muted" };
+}

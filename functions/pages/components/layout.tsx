@@ -13,9 +13,11 @@ import { CSRF_FIELD } from "../../../lib/http/session.ts";
 import { version } from "../../../lib/version.ts";
 import { assetUrl } from "../assets.ts";
 
-/** The navigation, in order. Phase 2's pages (drives, trends) add their entries here. */
+/** The navigation, in order. */
 const NAV: [href: string, label: string][] = [
   ["/", "Overview"],
+  ["/drives", "Drives"],
+  ["/trends", "Trends"],
   ["/backups", "Backups"],
   ["/sync-history", "Sync history"],
 ];

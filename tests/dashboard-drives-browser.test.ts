@@ -1,5 +1,6 @@
 /**
- * The drive page in a real browser (Debian's chromium via playwright-core) on
+ * The drives in a real browser: the /drives list, /trends, the overview's
+ * last drive, feed and analysis wording, and the drive page,  (Debian's chromium via playwright-core) on
  * the app served on loopback, fed by simulated Pis through the real agent,
  * with the analysis worker summarising the drives: the page's numbers
  * against the database, the charts drawn and zoomed (a finer series fetched,
@@ -38,6 +39,8 @@ beforeAll(async () => {
         sqliteExec(db, "ALTER TABLE realtime_data ADD COLUMN boost_kpa REAL; UPDATE realtime_data SET boost_kpa = 101; CREATE TABLE knock_log (id INTEGER PRIMARY KEY, timestamp TEXT, count INTEGER); INSERT INTO knock_log (timestamp, count) VALUES ('2026-04-19 08:00:01', 2), ('2026-04-19 08:00:02', 1);"),
       pushExit: 0,
     },
+    // Six short drives, each closed by its drive_end; the fourth overheats, which the trends flag.
+    { deviceId: "pi-c", simulate: { drives: 6, minutes: 3, seed: 3, overheat: { drive: 4, atMinute: 1, minutes: 1.5, peakC: 119 } } },
   ]);
   // The worker summarises each closed drive at once (production waits DRIVE_SETTLE_SECONDS for a quiet device); Ollama is away.
   worker = startAnalysisWorker({ db: dash.db, config: { ...dash.config, DRIVE_SETTLE_SECONDS: 0, ANALYSIS_POLL_SECONDS: 0.05, ANALYSIS_RETRY_SECONDS: 0.05 }, logger: createLogger({ ...dash.config, LOG_LEVEL: "error" }) });
@@ -49,6 +52,13 @@ beforeAll(async () => {
     }
     if (Date.now() > until) throw new Error("pi-a's first drive was never summarised");
   }
+  for (const until = Date.now() + 60_000; ; await Bun.sleep(100)) {
+    const [c] = await q("SELECT COUNT(*) AS n FROM drives WHERE source_device = 'pi-c' AND summarized_at IS NOT NULL");
+    if (Number(c.n) === 6) break;
+    if (Date.now() > until) throw new Error("pi-c's drives were never summarised");
+  }
+  // Summarised: from here on the jobs stay as they are (queued, Ollama away), so the tests can set them up.
+  await worker.stop();
   browser = await launchBrowser();
   evil = Bun.serve({
     port: 0,
@@ -206,6 +216,91 @@ describe.skipIf(!run)("the drive page in chromium", () => {
       }
       const [own] = await q("SELECT drive_id FROM drives WHERE source_device = 'pi-b' LIMIT 1");
       expect((await v.context.request.get(`/api/v1/drives/pi-b/${own.drive_id}/series`)).status()).toBe(200);
+    });
+  });
+});
+
+/** What a page's table shows per row: its data-drive and each data-field's data-value. */
+const tableRows = (v: Visit, selector: string) =>
+  v.page.locator(`${selector} tbody tr`).evaluateAll((trs) =>
+    trs.map((tr) => ({
+      device: tr.getAttribute("data-device"),
+      drive: Number(tr.getAttribute("data-drive")),
+      values: Object.fromEntries([...tr.querySelectorAll("[data-field][data-value]")].map((td) => [td.getAttribute("data-field"), td.getAttribute("data-value")])),
+      anomaly: tr.getAttribute("data-anomaly") === "1",
+      odd: [...tr.querySelectorAll('[data-anomaly="1"]')].map((td) => td.getAttribute("data-field")),
+    })),
+  );
+const text = (x: unknown) => (x === null || x === undefined ? "" : String(x));
+
+describe.skipIf(!run)("/drives, /trends and the overview in chromium", () => {
+  test("/drives should list every drive newest first with the stored figures, filter by device and date, and page back", async () => {
+    await inBrowser("drives list", async (v) => {
+      await signIn(v.page, ADMIN_KEY, "/drives");
+      const db = await q("SELECT source_device, drive_id, distance_km, max_coolant_c, min_running_v, alert_count FROM drives ORDER BY drive_start DESC, id DESC");
+      const rows = await tableRows(v, '[data-field="drives"]');
+      expect(rows.map((r) => [r.device, r.drive])).toEqual(db.map((d: any) => [d.source_device, Number(d.drive_id)]));
+      expect(rows.map((r) => [r.values.distance, r.values["max-coolant"], r.values["min-voltage"], r.values.alerts])).toEqual(
+        db.map((d: any) => [text(d.distance_km), text(d.max_coolant_c), text(d.min_running_v), text(d.alert_count)]),
+      );
+      await v.page.goto("/drives?device=pi-c&limit=4");
+      const first = await tableRows(v, '[data-field="drives"]');
+      expect(first.map((r) => r.device)).toEqual(["pi-c", "pi-c", "pi-c", "pi-c"]);
+      await v.page.click('[data-field="older"]');
+      const second = await tableRows(v, '[data-field="drives"]');
+      const piC = db.filter((d: any) => d.source_device === "pi-c").map((d: any) => Number(d.drive_id));
+      expect([...first, ...second].map((r) => r.drive)).toEqual(piC);
+      // The simulated drives are on 2026-04-19 (UTC, the browser's zone here).
+      await v.page.goto("/drives?device=pi-c&from=2026-04-19&to=2026-04-19");
+      expect((await tableRows(v, '[data-field="drives"]')).length).toBe(6);
+      await v.page.goto("/drives?device=pi-c&from=2026-04-20");
+      expect(await v.page.locator('[data-field="no-drives"]').count()).toBe(1);
+      // Each row leads to its drive's page.
+      await v.page.goto("/drives?device=pi-a");
+      await Promise.all([v.page.waitForURL((u) => u.pathname.startsWith("/drives/pi-a/")), v.page.locator('[data-field="drives"] tbody tr a').last().click()]);
+    });
+  });
+
+  test("/trends should show each summarised drive's stored figures and mark the overheating drive", async () => {
+    await inBrowser("trends", async (v) => {
+      await signIn(v.page, ADMIN_KEY, "/trends?device=pi-c");
+      const db = await q("SELECT drive_id, ltft_mean, max_coolant_c, warmup_s, mean_running_v FROM drives WHERE source_device = 'pi-c' ORDER BY drive_start");
+      const rows = await tableRows(v, 'section[data-device="pi-c"] [data-field="trends"]');
+      expect(rows.map((r) => [r.drive, r.values.ltftMean, r.values.maxCoolantC, r.values.warmUpS, r.values.meanRunningV])).toEqual(
+        db.map((d: any) => [Number(d.drive_id), text(d.ltft_mean), text(d.max_coolant_c), text(d.warmup_s), text(d.mean_running_v)]),
+      );
+      const hottest = db.reduce((a: any, b: any) => (b.max_coolant_c > a.max_coolant_c ? b : a));
+      expect(Number(hottest.max_coolant_c)).toBeGreaterThan(115);
+      expect(rows.filter((r) => r.odd.includes("maxCoolantC")).map((r) => r.drive)).toEqual([Number(hottest.drive_id)]);
+    });
+  });
+
+  test("the overview should show each device's last drive, drives and new DTCs in the feed, and waiting for Ollama, not failed", async () => {
+    // An analysis that failed and whose job is queued again: what the worker leaves while Ollama is away.
+    const [job] = await q("SELECT job_id, device_id, DATE_FORMAT(drive_start, '%Y-%m-%d %H:%i:%s.%f') AS s, DATE_FORMAT(drive_end, '%Y-%m-%d %H:%i:%s.%f') AS e FROM analysis_jobs WHERE device_id = 'pi-c' AND state = 'pending' LIMIT 1");
+    const made = await q("INSERT INTO analysis_history (device_id, drive_start, drive_end, model, status, triggered_by, created_at, error_message) VALUES ('pi-c', ?, ?, 'gemma2:2b', 'failed', 'auto', NOW(), 'Ollama unavailable')", [job.s, job.e]);
+    await q("UPDATE analysis_jobs SET analysis_id = ? WHERE job_id = ?", [made.insertId, job.job_id]);
+    await inBrowser("overview drives", async (v) => {
+      await signIn(v.page, ADMIN_KEY);
+      const [last] = await q("SELECT drive_id FROM drives WHERE source_device = 'pi-c' ORDER BY drive_start DESC LIMIT 1");
+      const card = v.page.locator('article[data-device="pi-c"]');
+      expect(await card.locator('[data-field="last-drive"] a').getAttribute("href")).toBe(`/drives/pi-c/${last.drive_id}`);
+      expect(await card.locator('[data-field="last-drive"]').innerText()).toContain("waiting for Ollama");
+      expect(await card.locator('[data-field="last-analysis"]').innerText()).toContain("waiting for Ollama");
+      expect(await card.locator('[data-field="queue"]').innerText()).not.toContain("failed");
+      expect(await v.page.locator('[data-field="feed"] li[data-kind="drive"][data-device="pi-c"]').count()).toBeGreaterThan(0);
+      expect(await v.page.locator('[data-field="feed"] li[data-kind="new DTC"][data-device="pi-a"]').count()).toBeGreaterThan(0);
+    });
+  });
+
+  test("a device session should see only its own drives and trends, and get 404 for another device's", async () => {
+    await inBrowser("drives device session", async (v) => {
+      await signIn(v.page, dash.pis["pi-b"]!.key, "/drives");
+      expect(new Set((await tableRows(v, '[data-field="drives"]')).map((r) => r.device))).toEqual(new Set(["pi-b"]));
+      v.expectProblem(/status of 404/);
+      for (const path of ["/drives?device=pi-a", "/trends?device=pi-a"]) {
+        expect({ path, status: (await v.page.goto(path))!.status() }).toEqual({ path, status: 404 });
+      }
     });
   });
 });
