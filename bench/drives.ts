@@ -8,8 +8,10 @@
  *   page (200) and the default one (50), the median of 20 requests through
  *   the app;
  * - the history of a drive with 20 prior drives (baselines, anomalies and
- *   trends from their stored summaries), the median of 20.
- * The last line is `summary_4h_ms=<n> summary_rss_growth_mb=<n> drives_list_200_ms=<n> drives_list_50_ms=<n> history_20_ms=<n>`.
+ *   trends from their stored summaries), the median of 20;
+ * - the dashboard's /drives over those 1,000 drives (the default page of 50,
+ *   and all 1,000 on one page) and /trends (its 500 points), signed in.
+ * The last line is `summary_4h_ms=<n> summary_rss_growth_mb=<n> drives_list_200_ms=<n> drives_list_50_ms=<n> history_20_ms=<n> drives_page_50_ms=<n> drives_page_1000_ms=<n> trends_page_ms=<n>`.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -126,6 +128,28 @@ try {
   const list200 = await median(() => list(200));
   const list50 = await median(() => list(50));
 
+  // The dashboard's /drives and /trends over the same 1,000 drives, as a signed-in browser gets them.
+  const cookieOf = (res: Response) => res.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+  const login = await app.request("/login");
+  const token = /name="_csrf" value="([^"]+)"/.exec(await login.text())![1]!;
+  const signedIn = await app.request("/login", {
+    method: "POST",
+    headers: { cookie: cookieOf(login), origin: "http://localhost", host: "localhost", "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ key: API_KEY, _csrf: token, next: "/drives" }),
+  });
+  const session = cookieOf(signedIn);
+  const render = async (path: string, rows: number) => {
+    const res = await app.request(path, { headers: { cookie: session, host: "localhost" } });
+    const html = await res.text();
+    const shown = html.split("<tr data-").length - 1;
+    if (res.status !== 200 || shown !== rows) throw new Error(`GET ${path} answered ${res.status} with ${shown} rows`);
+  };
+  await render(`/drives?device=${DEVICE}`, 50);
+  const page50 = await median(() => render(`/drives?device=${DEVICE}`, 50));
+  const page1000 = await median(() => render(`/drives?device=${DEVICE}&limit=1000`, 1000));
+  const trends = await median(() => render(`/trends?device=${DEVICE}`, 500));
+  console.log(`/drives renders 50 drives in ${page50.toFixed(1)} ms and all 1,000 in ${page1000.toFixed(1)} ms; /trends (500 drives) in ${trends.toFixed(1)} ms`);
+
   // The history of drive 1000: its 20 prior drives' stored summaries (the 4-hour drive's statistics stand in for its own).
   const drive = await driveById(db.pool, DEVICE, 1000);
   const stats = (await driveById(db.pool, DEVICE, 5000))!.stats!;
@@ -137,7 +161,8 @@ try {
   if (found !== 20) throw new Error(`the history found ${found} prior drives, not 20`);
 
   console.log(
-    `summary_4h_ms=${Math.round(summaryMs)} summary_rss_growth_mb=${rssGrowth.toFixed(1)} drives_list_200_ms=${list200.toFixed(1)} drives_list_50_ms=${list50.toFixed(1)} history_20_ms=${history.toFixed(1)}`,
+    `summary_4h_ms=${Math.round(summaryMs)} summary_rss_growth_mb=${rssGrowth.toFixed(1)} drives_list_200_ms=${list200.toFixed(1)} drives_list_50_ms=${list50.toFixed(1)} history_20_ms=${history.toFixed(1)} ` +
+      `drives_page_50_ms=${page50.toFixed(1)} drives_page_1000_ms=${page1000.toFixed(1)} trends_page_ms=${trends.toFixed(1)}`,
   );
 } finally {
   await db.close();
