@@ -272,6 +272,8 @@ describe.skipIf(!run)("/drives, /trends and the overview in chromium", () => {
       const hottest = db.reduce((a: any, b: any) => (b.max_coolant_c > a.max_coolant_c ? b : a));
       expect(Number(hottest.max_coolant_c)).toBeGreaterThan(115);
       expect(rows.filter((r) => r.odd.includes("maxCoolantC")).map((r) => r.drive)).toEqual([Number(hottest.drive_id)]);
+      // One chart per metric, drawn from the table.
+      expect(await v.page.locator('section[data-device="pi-c"] .trend-charts .chart canvas').count()).toBe(5);
     });
   });
 

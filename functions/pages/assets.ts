@@ -16,11 +16,12 @@ const uplot = join(dirname(fileURLToPath(import.meta.resolve("uplot/package.json
 
 const TYPES = { ".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8" } as const;
 
-/** Name under /assets/ → file. A new asset (phase 2's chart script) is one line here. */
+/** Name under /assets/ → file. A new asset is one line here. */
 const FILES: Record<string, string> = {
   "app.css": join(ours, "app.css"),
   "app.js": join(ours, "app.js"),
   "drive.js": join(ours, "drive.js"),
+  "trends.js": join(ours, "trends.js"),
   "uPlot.iife.min.js": join(uplot, "uPlot.iife.min.js"),
   "uPlot.min.css": join(uplot, "uPlot.min.css"),
 };

@@ -3,10 +3,12 @@
  * GET /trends: per device, one row per summarised drive (oldest first): mean
  * LTFT, peak coolant, warm-up time, mean running voltage and trouble codes,
  * with the drives that stand out against the car's own drives marked
- * (lib/dashboard/trends.ts has the rule).
+ * (lib/dashboard/trends.ts has the rule); trends.js draws a small chart per
+ * metric from the table.
  */
 import type { App } from "../../lib/http/env.ts";
 import { METRICS, readTrends, TREND_DRIVES, type Metric, type TrendPoint } from "../../lib/dashboard/trends.ts";
+import { assetUrl } from "./assets.ts";
 import { Time } from "./components/format.tsx";
 import { notFound, page } from "./components/layout.tsx";
 import { PAGE } from "./middleware.ts";
@@ -80,7 +82,7 @@ export function registerTrendsPage(app: App) {
     for (const deviceId of scope.shown) sections.push(<DeviceTrends deviceId={deviceId} points={await readTrends(c.var.deps.db.pool, deviceId)} />);
     return page(
       c,
-      { title: "Trends", active: "/trends" },
+      { title: "Trends", active: "/trends", scripts: [assetUrl("uPlot.iife.min.js"), assetUrl("trends.js")], styles: [assetUrl("uPlot.min.css")] },
       <>
         <DevicePicker path="/trends" devices={scope.all} selected={scope.selected} />
         {sections}
