@@ -8,11 +8,9 @@
 import type { App } from "../../lib/http/env.ts";
 import { checkKey, readChecks, recordCheck, rehash, type BackupCheck } from "../../lib/backup/checks.ts";
 import { BackupTypeSchema, listBackups, storedBackupPath, type StoredBackup } from "../../lib/backup/store.ts";
-import { ApiError } from "../../lib/http/errors.ts";
-import { CSRF_FIELD, requireCsrf } from "../../lib/http/session.ts";
 import { Ago, bytes, Level } from "./components/format.tsx";
-import { CsrfField, notFound, page, refused } from "./components/layout.tsx";
-import { formFields, smallForm } from "./form.ts";
+import { CsrfField, notFound, page } from "./components/layout.tsx";
+import { checkedForm, smallForm } from "./form.ts";
 import { PAGE } from "./middleware.ts";
 import { DevicePicker, pageDevices } from "./scope.tsx";
 
@@ -113,13 +111,8 @@ export function registerBackupsPage(app: App) {
   });
 
   app.post("/backups/verify", ...PAGE, smallForm, async (c) => {
-    const form = await formFields(c);
-    try {
-      requireCsrf(c, c.var.session!.csrf, form[CSRF_FIELD]);
-    } catch (err) {
-      if (err instanceof ApiError) return refused(c, err.detail);
-      throw err;
-    }
+    const { fields: form, refusal } = await checkedForm(c);
+    if (refusal) return refusal;
     const type = BackupTypeSchema.safeParse(form.type);
     const scope = await pageDevices(c);
     const deviceId = form.deviceId ?? "";

@@ -20,14 +20,12 @@ import { analysisRecord, type AnalysisRecord } from "../../lib/analysis/records.
 import { visibleDevices } from "../../lib/dashboard/overview.ts";
 import { readTrimMap, LOAD_EDGES, RPM_EDGES, type TrimMap } from "../../lib/drives/fuel-trim-map.ts";
 import { driveById, getDrive, type DriveDetail } from "../../lib/drives/list.ts";
-import { ApiError } from "../../lib/http/errors.ts";
-import { CSRF_FIELD, requireCsrf } from "../../lib/http/session.ts";
 import { readingsCsv } from "../../lib/readings/csv.ts";
 import { fromSqlDatetime, sqlTimestamp } from "../../lib/time.ts";
 import { assetUrl } from "./assets.ts";
 import { analysisWords, Time, type Wording } from "./components/format.tsx";
-import { CsrfField, notFound, page, refused } from "./components/layout.tsx";
-import { formFields, smallForm } from "./form.ts";
+import { CsrfField, notFound, page } from "./components/layout.tsx";
+import { checkedForm, smallForm } from "./form.ts";
 import { PAGE } from "./middleware.ts";
 
 /** The panels, top to bottom; each shows those of its parameters the drive logged. */
@@ -322,13 +320,8 @@ export function registerDrivePage(app: App) {
   });
 
   app.post(`${DRIVE_PATH}/analyze`, ...PAGE, smallForm, async (c) => {
-    const form = await formFields(c);
-    try {
-      requireCsrf(c, c.var.session!.csrf, form[CSRF_FIELD]);
-    } catch (err) {
-      if (err instanceof ApiError) return refused(c, err.detail);
-      throw err;
-    }
+    const { refusal } = await checkedForm(c);
+    if (refusal) return refusal;
     const deviceId = c.req.param("deviceId");
     const { pool } = c.var.deps.db;
     if (!(await visibleDevices(pool, c.var.auth)).includes(deviceId)) return notFound(c);
