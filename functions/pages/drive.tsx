@@ -23,7 +23,7 @@ import { driveById, getDrive, type DriveDetail } from "../../lib/drives/list.ts"
 import { readingsCsv } from "../../lib/readings/csv.ts";
 import { fromSqlDatetime, sqlTimestamp } from "../../lib/time.ts";
 import { assetUrl } from "./assets.ts";
-import { analysisWords, Time, type Wording } from "./components/format.tsx";
+import { analysisWords, Time, withUnit, type Wording } from "./components/format.tsx";
 import { CsrfField, notFound, page } from "./components/layout.tsx";
 import { checkedForm, smallForm } from "./form.ts";
 import { PAGE } from "./middleware.ts";
@@ -67,7 +67,6 @@ async function analysisState(c: Context<AppEnv>, ref: bigint, latest: AnalysisRe
   return words;
 }
 
-const fixed = (x: number | null | undefined, digits: number, unit: string) => (x === null || x === undefined ? "—" : `${x.toFixed(digits)} ${unit}`);
 
 function Facts({ d }: { d: DriveDetail }) {
   return (
@@ -79,15 +78,15 @@ function Facts({ d }: { d: DriveDetail }) {
       <dt>Duration</dt>
       <dd data-field="duration" data-value={String(d.durationS ?? "")}>{d.durationS === null ? "—" : duration(d.durationS)}</dd>
       <dt>Distance</dt>
-      <dd data-field="distance" data-value={String(d.distanceKm ?? "")}>{fixed(d.distanceKm, 1, "km")}</dd>
+      <dd data-field="distance" data-value={String(d.distanceKm ?? "")}>{withUnit(d.distanceKm, 1, "km")}</dd>
       <dt>Readings</dt>
       <dd data-field="readings" data-value={String(d.readings ?? "")}>{d.readings?.toLocaleString("en-US") ?? "—"}</dd>
       <dt>Max coolant</dt>
-      <dd>{fixed(d.maxCoolantC, 0, "°C")}</dd>
+      <dd>{withUnit(d.maxCoolantC, 0, "°C")}</dd>
       <dt>Running voltage</dt>
-      <dd>{d.minRunningV === null ? "—" : `${fixed(d.meanRunningV, 2, "V")} mean, ${fixed(d.minRunningV, 2, "V")} lowest`}</dd>
+      <dd>{d.minRunningV === null ? "—" : `${withUnit(d.meanRunningV, 2, "V")} mean, ${withUnit(d.minRunningV, 2, "V")} lowest`}</dd>
       <dt>Fuel trims</dt>
-      <dd>{d.stftMean === null && d.ltftMean === null ? "—" : `STFT ${fixed(d.stftMean, 1, "%")}, LTFT ${fixed(d.ltftMean, 1, "%")} (means)`}</dd>
+      <dd>{d.stftMean === null && d.ltftMean === null ? "—" : `STFT ${withUnit(d.stftMean, 1, "%")}, LTFT ${withUnit(d.ltftMean, 1, "%")} (means)`}</dd>
       <dt>Data</dt>
       <dd>{d.dataSource ?? "real"}</dd>
     </dl>

@@ -13,7 +13,7 @@ import { duration } from "../../lib/analysis/findings.ts";
 import { ollamaStatus } from "../../lib/analysis/ollama.ts";
 import { knownZone, startOfDay } from "../../lib/dashboard/overview.ts";
 import { listDrives, type Drive } from "../../lib/drives/list.ts";
-import { analysisWords, Level, Time } from "./components/format.tsx";
+import { analysisWords, Level, Time, withUnit } from "./components/format.tsx";
 import { notFound, page } from "./components/layout.tsx";
 import { PAGE } from "./middleware.ts";
 import { DevicePicker, pageDevices } from "./scope.tsx";
@@ -32,7 +32,6 @@ function dayStart(text: string | undefined, zone: string): Date | undefined {
   return Number.isNaN(noon.getTime()) ? undefined : startOfDay(noon, zone);
 }
 
-const fixed = (x: number | null, digits: number, unit: string) => (x === null ? "—" : `${x.toFixed(digits)} ${unit}`);
 
 function Row({ d, ollamaUp }: { d: Drive; ollamaUp: boolean }) {
   const words = analysisWords({ status: d.analysis?.status, jobState: d.analysisJob, ollamaUp });
@@ -51,11 +50,11 @@ function Row({ d, ollamaUp }: { d: Drive; ollamaUp: boolean }) {
         </span>
       </td>
       <td class="num" data-label="duration" data-field="duration" data-value={String(d.durationS ?? "")}>{d.durationS === null ? "—" : duration(d.durationS)}</td>
-      <td class="num" data-label="distance" data-field="distance" data-value={String(d.distanceKm ?? "")}>{fixed(d.distanceKm, 1, "km")}</td>
-      <td class="num" data-label="max coolant" data-field="max-coolant" data-value={String(d.maxCoolantC ?? "")}>{fixed(d.maxCoolantC, 0, "°C")}</td>
-      <td class="num" data-label="min voltage" data-field="min-voltage" data-value={String(d.minRunningV ?? "")}>{fixed(d.minRunningV, 2, "V")}</td>
+      <td class="num" data-label="distance" data-field="distance" data-value={String(d.distanceKm ?? "")}>{withUnit(d.distanceKm, 1, "km")}</td>
+      <td class="num" data-label="max coolant" data-field="max-coolant" data-value={String(d.maxCoolantC ?? "")}>{withUnit(d.maxCoolantC, 0, "°C")}</td>
+      <td class="num" data-label="min voltage" data-field="min-voltage" data-value={String(d.minRunningV ?? "")}>{withUnit(d.minRunningV, 2, "V")}</td>
       <td class="num" data-label="STFT / LTFT" data-field="trims" data-value={`${d.stftMean ?? ""}/${d.ltftMean ?? ""}`}>
-        {d.stftMean === null && d.ltftMean === null ? "—" : `${fixed(d.stftMean, 1, "%")} / ${fixed(d.ltftMean, 1, "%")}`}
+        {d.stftMean === null && d.ltftMean === null ? "—" : `${withUnit(d.stftMean, 1, "%")} / ${withUnit(d.ltftMean, 1, "%")}`}
       </td>
       <td class="num" data-label="alerts" data-field="alerts" data-value={String(d.alertCount ?? "")}>{d.alertCount ?? "—"}</td>
       <td data-label="DTCs" data-field="dtcs">{d.dtcCodes.length ? <Level level="bad">{d.dtcCodes.join(", ")}</Level> : <span class="muted">none</span>}</td>

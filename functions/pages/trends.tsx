@@ -9,7 +9,7 @@
 import type { App } from "../../lib/http/env.ts";
 import { METRICS, readTrends, TREND_DRIVES, type Metric, type TrendPoint } from "../../lib/dashboard/trends.ts";
 import { assetUrl } from "./assets.ts";
-import { Time } from "./components/format.tsx";
+import { Time, withUnit } from "./components/format.tsx";
 import { notFound, page } from "./components/layout.tsx";
 import { PAGE } from "./middleware.ts";
 import { DevicePicker, pageDevices } from "./scope.tsx";
@@ -58,7 +58,7 @@ function DeviceTrends({ deviceId, points }: { deviceId: string; points: TrendPoi
                       const odd = p.anomalies.includes(m);
                       return (
                         <td class={odd ? "num anomaly" : "num"} data-label={LABELS[m][0]} data-field={m} data-value={v === null ? "" : String(v)} data-anomaly={odd ? "1" : undefined} title={odd ? "stands out against this car's drives" : undefined}>
-                          {v === null ? "—" : v.toFixed(LABELS[m][2])}
+                          {withUnit(v, LABELS[m][2], "").trim()}
                           {odd ? " ⚠" : ""}
                         </td>
                       );

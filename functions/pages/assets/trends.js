@@ -25,7 +25,7 @@
       holder.appendChild(box);
       new uPlot({
         title: th.textContent,
-        width: Math.max(260, Math.min(holder.clientWidth, 560)),
+        width: Math.max(240, box.clientWidth - 8),
         height: 160,
         ms: 1,
         legend: { show: false },

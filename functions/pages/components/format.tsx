@@ -31,6 +31,13 @@ export const Ago = ({ at, now }: { at: Date; now: Date }) => (
 
 export const count = (n: number) => n.toLocaleString("en-US");
 
+/** "13.8 V", "—" for no value; never "-0.0" for a value that rounds to zero. */
+export function withUnit(x: number | null | undefined, digits: number, unit: string): string {
+  if (x === null || x === undefined) return "—";
+  const text = x.toFixed(digits);
+  return `${/^-0\.?0*$/.test(text) ? text.slice(1) : text} ${unit}`;
+}
+
 /** "1.2 MB" (powers of 1024, as file managers show them) */
 export function bytes(n: number): string {
   if (n < 1024) return `${n} B`;
