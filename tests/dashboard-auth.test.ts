@@ -10,8 +10,8 @@ import { createApp } from "../functions/index.ts";
 import { createLogger } from "../lib/http/logger.ts";
 import { safeNext } from "../lib/http/session.ts";
 import { API_KEY, issueKey, testApp, testConfig, type TestApp } from "./helpers/app.ts";
+import { cookieOf, form, ORIGIN, signIn as formSignIn, type Signed } from "./helpers/session.ts";
 
-const ORIGIN = "http://localhost";
 let t: TestApp;
 let keyA: string;
 
@@ -22,29 +22,8 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const cookieOf = (res: Response, name: string) =>
-  res.headers
-    .getSetCookie()
-    .find((c) => c.startsWith(`${name}=`))
-    ?.split(";")[0]!
-    .slice(name.length + 1);
-
-const form = (fields: Record<string, string>) => ({ "content-type": "application/x-www-form-urlencoded", body: new URLSearchParams(fields).toString() });
-
-type Signed = { cookie: string; csrf: string; setCookie: string };
-
-/** Signs in through the form as a browser would: GET /login, then POST it with its token and the login cookie. */
-async function signIn(key: string, app = t.app): Promise<Signed> {
-  const get = await app.request("/login");
-  const token = /name="_csrf" value="([^"]+)"/.exec(await get.text())![1]!;
-  const { body, ...type } = form({ key, _csrf: token, next: "/" });
-  const res = await app.request("/login", { method: "POST", headers: { ...type, origin: ORIGIN, cookie: `obd2_login=${cookieOf(get, "obd2_login")}` }, body });
-  expect(res.status).toBe(303);
-  const cookie = `obd2_session=${cookieOf(res, "obd2_session")}`;
-  const overview = await app.request("/", { headers: { cookie } });
-  const csrf = /name="csrf-token" content="([^"]+)"/.exec(await overview.text())?.[1] ?? "";
-  return { cookie, csrf, setCookie: res.headers.getSetCookie().find((c) => c.startsWith("obd2_session="))! };
-}
+/** Signs in through the form as a browser would (tests/helpers/session.ts). */
+const signIn = (key: string, app = t.app): Promise<Signed> => formSignIn(app, key);
 
 const statusBody = { agentVersion: "0.1.0", tables: [{ table: "realtime_data", pending: 5, oldestUnsynced: "2026-11-22T10:00:00Z", quarantined: 0, lastError: null, lastSyncedAt: null }], quarantine: [] };
 

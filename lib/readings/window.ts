@@ -1,6 +1,6 @@
 /** Times in requests, and the query of every endpoint that reads a window of readings: from, to, and which parameters. */
 import { z } from "@hono/zod-openapi";
-import { ApiError, quote } from "../http/errors.ts";
+import { fieldError, quote } from "../http/errors.ts";
 import { fromSqlDatetime, parseDatetime, sqlTimestamp } from "../time.ts";
 
 /** An ISO 8601 time as the Pi writes them (T or a space, optional fraction, Z or ±hh:mm up to ±14:00, none = UTC), within years 1000-9999 in UTC. */
@@ -72,10 +72,16 @@ export const driveWindowFields = {
   parameters: windowFields.parameters,
 };
 
-/** The window a drive request asks for, clamped to the drive's; 422 when nothing of it is left. */
+/**
+ * The window a drive request asks for, clamped to the drive's. A 422 (in the
+ * shape of every 422, naming the field) when `to` is not after `from`, or
+ * when the window lies wholly before or after the drive.
+ */
 export function withinDrive(drive: { start: Date; end: Date }, q: { from?: Date; to?: Date }): { from: Date; to: Date } {
+  if (q.from && q.to && q.to <= q.from) throw fieldError("to", "must be after from");
+  if (q.from && q.from > drive.end) throw fieldError("from", `is after the drive's end (${drive.end.toISOString()})`);
+  if (q.to && q.to < drive.start) throw fieldError("to", `is before the drive's start (${drive.start.toISOString()})`);
   const from = new Date(Math.max(drive.start.getTime(), (q.from ?? drive.start).getTime()));
   const to = new Date(Math.min(drive.end.getTime(), (q.to ?? drive.end).getTime()));
-  if (to < from || (q.from && q.to && q.to <= q.from)) throw new ApiError(422, "to must be after from, and the window must overlap the drive", { field: "to" });
   return { from, to };
 }
