@@ -9,13 +9,15 @@
  * window, the CSV of the drive, and a month of one parameter (the streamed
  * two-pass path) with its RSS growth; then the drive page as a browser gets it
  * from the real server (drivePageFigures).
- * The last line is `page_series_ms=<n> page_series_gzip_kb=<n> page_zoom_ms=<n> page_stats_ms=<n> page_html_ms=<n> chart_draw_ms=<n> series_drive_ms=<n> series_drive_gzip_kb=<n> series_zoom_ms=<n> csv_rows_per_s=<n> series_month_ms=<n> series_month_rss_mb=<n>`.
+ * The fuel-trim map of the drive is timed in this process too.
+ * The last line is `page_series_ms=<n> page_series_gzip_kb=<n> page_zoom_ms=<n> page_stats_ms=<n> page_stats_drive_ms=<n> page_html_ms=<n> chart_draw_ms=<n> trim_map_ms=<n> series_drive_ms=<n> series_drive_gzip_kb=<n> series_zoom_ms=<n> csv_rows_per_s=<n> series_month_ms=<n> series_month_rss_mb=<n>`.
  */
 import { gzipSync } from "node:zlib";
 import * as mariadb from "mariadb";
 import { loadConfig } from "../lib/config.ts";
 import { connectionOptions } from "../lib/db/pools.ts";
 import { migrate } from "../lib/db/migrate.ts";
+import { readTrimMap } from "../lib/drives/fuel-trim-map.ts";
 import { readingsCsv } from "../lib/readings/csv.ts";
 import { readSeries } from "../lib/readings/series.ts";
 import { launchBrowser } from "../tests/helpers/browser.ts";
@@ -92,15 +94,20 @@ try {
   const monthMs = await median(() => readSeries(pool, month));
   const monthRss = watch.stop() - baseline;
   console.log(`drive: ${whole.parameters.length} parameters, ${(csvRows - 1).toLocaleString("en-US")} readings`);
+  let trimSamples = 0;
+  const trimMs = await median(async () => {
+    trimSamples = (await readTrimMap(pool, whole)).samples;
+  });
+  console.log(`fuel-trim map of the drive: ${trimSamples.toLocaleString("en-US")} warm closed-loop samples in ${Math.round(trimMs)} ms`);
 
   const page = await drivePageFigures();
   console.log(
     `drive page over HTTP: series ${Math.round(page.seriesMs)} ms (${Math.round(page.seriesGzipKb)} KB gzip), zoomed ${Math.round(page.zoomMs)} ms, ` +
-      `window statistics ${Math.round(page.statsMs)} ms, the page ${Math.round(page.pageMs)} ms, charts drawn in ${Math.round(page.drawMs)} ms in Chromium`,
+      `window statistics ${Math.round(page.statsMs)} ms (the whole drive's ${Math.round(page.driveStatsMs)} ms), the page ${Math.round(page.pageMs)} ms, charts drawn in ${Math.round(page.drawMs)} ms in Chromium`,
   );
   console.log(
     `page_series_ms=${Math.round(page.seriesMs)} page_series_gzip_kb=${Math.round(page.seriesGzipKb)} page_zoom_ms=${Math.round(page.zoomMs)} page_stats_ms=${Math.round(page.statsMs)} ` +
-      `page_html_ms=${Math.round(page.pageMs)} chart_draw_ms=${Math.round(page.drawMs)} ` +
+      `page_stats_drive_ms=${Math.round(page.driveStatsMs)} page_html_ms=${Math.round(page.pageMs)} chart_draw_ms=${Math.round(page.drawMs)} trim_map_ms=${Math.round(trimMs)} ` +
       `series_drive_ms=${Math.round(driveMs)} series_drive_gzip_kb=${Math.round(gzipKb)} series_zoom_ms=${Math.round(zoomMs)} csv_rows_per_s=${Math.round((csvRows - 1) / (csvMs / 1000))} ` +
       `series_month_ms=${Math.round(monthMs)} series_month_rss_mb=${monthRss.toFixed(1)}`,
   );
@@ -145,6 +152,8 @@ async function drivePageFigures() {
     const zoom = `from=${new Date(DRIVE.start + 7200_000).toISOString()}&to=${new Date(DRIVE.start + 7800_000).toISOString()}`;
     const zoomMs = await median(() => get(`${api}/series?parameters=${PARAMETERS.join(",")}&points=1500&${zoom}`));
     const statsMs = await median(() => get(`${api}/stats?${zoom}`));
+    // What zooming out asks for: the whole drive's statistics, from its 187,200 raw readings.
+    const driveStatsMs = await median(() => get(`${api}/stats`));
     const browser = await launchBrowser();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -162,7 +171,7 @@ async function drivePageFigures() {
         draws.push(await page.evaluate(() => (window as any).obd2.drive.chartDrawMs as number));
       }
       const mid = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
-      return { seriesMs, seriesGzipKb, zoomMs, statsMs, pageMs: mid(pages), drawMs: mid(draws) };
+      return { seriesMs, seriesGzipKb, zoomMs, statsMs, driveStatsMs, pageMs: mid(pages), drawMs: mid(draws) };
     } finally {
       await browser.close();
     }

@@ -153,10 +153,14 @@ describe.skipIf(!run)("the drive page in chromium", () => {
       expect(zoomed.body.series.RPM.t.length / span(zoomed.body.series.RPM)).toBeGreaterThan(whole.series.RPM.t.length / span(whole.series.RPM));
       expect(await shownCounts(v)).toEqual(inWindow);
       expect(await v.page.locator("#window-label").innerText()).toContain("window");
-      // Zooming out brings the whole drive back.
+      // Zooming out brings the whole drive back, as first read: its statistics are the page's, not asked again.
       await v.page.click("#zoom-reset");
       await v.page.waitForFunction((n) => (window as any).obd2.drive.loads > n + 1, loads);
       expect(await shownCounts(v)).toEqual(await counts(drive.start, drive.end));
+      expect(await v.page.locator("#window-label").innerText()).toBe("whole drive");
+      expect(v.requests.filter((u) => u.includes("/stats") && !u.includes("from="))).toEqual([]);
+      const rpm = await v.page.evaluate(() => (window as any).obd2.drive.charts[0].data[1].filter((x: unknown) => x != null).length);
+      expect(rpm).toBe(whole.series.RPM.v.filter((x: unknown) => x !== null).length);
     });
   });
 
